@@ -274,7 +274,9 @@ func (s *Store) plan(ctx context.Context, in []input, opts ApplyOptions, now tim
 		return nil, errors.Join(conflicts...)
 	}
 	if opts.Prune {
-		s.prune(p, in, cur, opts.ApplySet)
+		if err := s.prune(p, in, cur, opts.ApplySet); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -293,7 +295,7 @@ func (p *plan) put(key string, o api.Object, cmp clientv3.Cmp) error {
 
 // prune adds the deletion of every stored member of applySet that is not
 // applied, with its status and reports.
-func (s *Store) prune(p *plan, in []input, cur map[string]stored, applySet string) {
+func (s *Store) prune(p *plan, in []input, cur map[string]stored, applySet string) error {
 	applied := make(map[string]bool, len(in))
 	for _, x := range in {
 		applied[x.key] = true
@@ -313,14 +315,15 @@ func (s *Store) prune(p *plan, in []input, cur map[string]stored, applySet strin
 	for _, st := range gone {
 		kind, name := st.obj.ObjectKind(), st.obj.Meta().Name
 		key := s.SpecKey(kind, name)
+		b, err := json.Marshal(st.obj)
+		if err != nil {
+			return fmt.Errorf("store: apply: encode %s: %w", api.Ref(st.obj), err)
+		}
 		p.cmps = append(p.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", st.modRev))
-		p.ops = append(p.ops,
-			clientv3.OpDelete(key),
-			clientv3.OpDelete(s.StatusKey(kind, name)),
-			clientv3.OpDelete(s.ReportPrefix(kind, name), clientv3.WithPrefix()),
-		)
+		p.ops = append(p.ops, s.deleteOps(kind, name, b)...)
 		p.results = append(p.results, Result{Object: st.obj, Action: ActionDeleted})
 	}
+	return nil
 }
 
 // readForApply reads, at one revision, the stored objects Apply compares

@@ -12,6 +12,7 @@
 //	<prefix>/status/<kind>/<name>/<reporter> one reporter's report (SetReport), on its lease
 //	<prefix>/agents/<name>                   an agent's registration (RegisterAgent), on its lease
 //	<prefix>/leader/<role>                   leader election (LeaderPrefix, NewSession)
+//	<prefix>/tombstones/<kind>/<name>        the last spec of a deleted Topic or IndexTemplate
 //
 // Reports are what many processes say about one object: every agent that
 // tails a CollectEntry writes an api.CollectEntryAgentStatus, every transfer
@@ -42,6 +43,11 @@
 // transaction deletes the members of an apply set that are no longer
 // applied. A transaction holds at most MaxTxnOps operations, so larger sets
 // are refused rather than split.
+//
+// Deleting a Topic or an IndexTemplate (Delete, or a prune) leaves a
+// tombstone, the spec as it was deleted, in the same transaction. The
+// controller acts on it (following the spec's deletionPolicy) and then
+// removes it, so a deletion made while no controller ran is honoured later.
 //
 // # Watching
 //

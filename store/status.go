@@ -13,35 +13,62 @@ import (
 
 // Delete deletes the object of kind named name together with its
 // controller status and its reports, in one transaction, and returns the
-// object as it was stored (without status). It returns a *NotFoundError
+// object as it was stored (without status). For kinds that own something
+// outside logpipe (a Kafka topic, an index template), the same transaction
+// leaves a tombstone (see Tombstones) so that the controller acts on the
+// deletion even if it learns of it late. Delete returns a *NotFoundError
 // (errors.Is ErrNotFound) when the object is not stored.
 func (s *Store) Delete(ctx context.Context, kind api.Kind, name string) (api.Object, error) {
 	if err := checkKindName(kind, name); err != nil {
 		return nil, err
 	}
 	key := s.SpecKey(kind, name)
-	resp, err := s.cl.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
-		Then(
-			clientv3.OpDelete(key, clientv3.WithPrevKV()),
-			clientv3.OpDelete(s.StatusKey(kind, name)),
-			// Reports are on their reporters' leases and would expire,
-			// but until then a new object of the same name would show
-			// them as its own.
-			clientv3.OpDelete(s.ReportPrefix(kind, name), clientv3.WithPrefix()),
-		).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("store: delete %s %q: %w", kind.Lower(), name, err)
+	// Read first so the tombstone can carry the object; the compare on the
+	// mod revision makes read and delete one atomic step, retried if a
+	// writer got in between.
+	for attempt := 0; ; attempt++ {
+		got, err := s.cl.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("store: delete %s %q: %w", kind.Lower(), name, err)
+		}
+		if len(got.Kvs) == 0 {
+			return nil, &NotFoundError{Kind: kind, Name: name}
+		}
+		kv := got.Kvs[0]
+		resp, err := s.cl.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
+			Then(s.deleteOps(kind, name, kv.Value)...).
+			Commit()
+		if err != nil {
+			return nil, fmt.Errorf("store: delete %s %q: %w", kind.Lower(), name, err)
+		}
+		if resp.Succeeded {
+			return decodeSpec(kind, name, kv)
+		}
+		if attempt+1 >= applyAttempts {
+			return nil, fmt.Errorf("store: delete %s %q: still changing after %d attempts", kind.Lower(), name, attempt+1)
+		}
+		if err := sleep(ctx, backoff(attempt+1)); err != nil {
+			return nil, fmt.Errorf("store: delete %s %q: %w", kind.Lower(), name, err)
+		}
 	}
-	if !resp.Succeeded {
-		return nil, &NotFoundError{Kind: kind, Name: name}
+}
+
+// deleteOps deletes an object's spec, status and reports and, for kinds with
+// a tombstone, records the deleted spec (stored, its JSON) as one.
+func (s *Store) deleteOps(kind api.Kind, name string, stored []byte) []clientv3.Op {
+	ops := []clientv3.Op{
+		clientv3.OpDelete(s.SpecKey(kind, name)),
+		clientv3.OpDelete(s.StatusKey(kind, name)),
+		// Reports are on their reporters' leases and would expire, but
+		// until then a new object of the same name would show them as its
+		// own.
+		clientv3.OpDelete(s.ReportPrefix(kind, name), clientv3.WithPrefix()),
 	}
-	prev := resp.Responses[0].GetResponseDeleteRange().GetPrevKvs()
-	if len(prev) == 0 {
-		// Unreachable: the compare guaranteed the key existed.
-		return nil, &NotFoundError{Kind: kind, Name: name}
+	if hasTombstone(kind) {
+		ops = append(ops, clientv3.OpPut(s.TombstoneKey(kind, name), string(stored)))
 	}
-	return decodeSpec(kind, name, prev[0])
+	return ops
 }
 
 // SetStatus writes the controller's status of the object of kind named
