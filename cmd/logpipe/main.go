@@ -5,10 +5,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -17,10 +19,14 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run executes logpipe with args until ctx is done and returns the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	stdout, stderr := e.stdout, e.stderr
 	root := &cobra.Command{
 		Use:           "logpipe",
 		Short:         "logpipe ships log lines from files through Kafka into Elasticsearch",
@@ -38,7 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(cmd.OutOrStdout(), "logpipe %s (%s)\n", version, runtime.Version())
 		},
 	})
-	if err := root.Execute(); err != nil {
+	root.AddCommand(newControllerCmd(e))
+	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
