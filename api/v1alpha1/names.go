@@ -132,3 +132,32 @@ func quoteByteAt(s string, i int) string {
 	}
 	return `""`
 }
+
+// ParseLabels parses "k=v,k2=v2" (as given to logpipe agent --labels) into
+// labels, checking keys and values as metadata.labels are checked. An empty
+// string gives no labels.
+func ParseLabels(s string) (map[string]string, error) {
+	labels := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("label %q: want key=value", kv)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if err := validLabelKey("label", k); err != nil {
+			return nil, err
+		}
+		if err := validLabelValue(v); err != nil {
+			return nil, err
+		}
+		if _, dup := labels[k]; dup {
+			return nil, fmt.Errorf("label %q given twice", k)
+		}
+		labels[k] = v
+	}
+	return labels, nil
+}

@@ -79,3 +79,21 @@ func hostname() string {
 	}
 	return h
 }
+
+// etcdClientNoWait creates an etcd client without waiting for etcd to
+// answer, for daemons that must keep working while etcd is down.
+func (c *common) etcdClientNoWait() (*clientv3.Client, error) {
+	c.etcd.Logger = zap.NewNop()
+	cfg, err := c.etcd.Config()
+	if err != nil {
+		return nil, err
+	}
+	// A zero DialTimeout makes clientv3.New return at once and connect in
+	// the background.
+	cfg.DialTimeout = 0
+	cl, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	return cl, nil
+}

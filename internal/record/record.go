@@ -55,6 +55,12 @@ const (
 // It is 128 bits (two xxhash64 digests with different seeds) written as 32
 // hex digits, short enough for an _id and with no practical collisions.
 func EventID(fileID string, offset int64) string {
+	return string(AppendEventID(nil, fileID, offset))
+}
+
+// AppendEventID appends EventID(fileID, offset) to dst, without allocating
+// when dst has room, for the agent's per-event hot path.
+func AppendEventID(dst []byte, fileID string, offset int64) []byte {
 	var off [8]byte
 	binary.BigEndian.PutUint64(off[:], uint64(offset))
 	var sum [16]byte
@@ -67,7 +73,7 @@ func EventID(fileID string, offset int64) string {
 	_, _ = d.WriteString("\x00logpipe\x00")
 	_, _ = d.WriteString(fileID)
 	binary.BigEndian.PutUint64(sum[8:], d.Sum64())
-	return hex.EncodeToString(sum[:])
+	return hex.AppendEncode(dst, sum[:])
 }
 
 // KeyOf returns the record key of a file's events.
