@@ -371,10 +371,6 @@ type TopicStatus struct {
 	ReplicationFactor int16 `json:"replicationFactor,omitempty"`
 	// Consumers holds each transfer's report on consuming this topic.
 	Consumers []TopicConsumerStatus `json:"consumers,omitempty"`
-	// DeletionPolicy is the policy the controller last saw in spec. It is
-	// kept in status, which outlives the spec until the controller has acted
-	// on a deletion, so that a deletion noticed late is still honoured.
-	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 // TopicConsumerStatus is one transfer process's report on a Topic.
@@ -442,9 +438,6 @@ type IndexTemplateStatus struct {
 	Applied bool `json:"applied,omitempty"`
 	// LastAppliedTime is when the controller last PUT the template.
 	LastAppliedTime time.Time `json:"lastAppliedTime,omitzero"`
-	// DeletionPolicy is the policy the controller last saw in spec (see
-	// TopicStatus.DeletionPolicy).
-	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 // Agent is an agent's registration: who it is and what it runs. Agents
