@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	api "github.com/logpipe/logpipe/api/v1alpha1"
@@ -23,6 +25,7 @@ import (
 
 type harness struct {
 	t       *testing.T
+	etcd    *etcdtest.Server
 	dir     string // the log directory, allowed
 	store   *store.Store
 	cluster *kfake.Cluster
@@ -38,7 +41,7 @@ func newHarness(t *testing.T, topics ...string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	h := &harness{t: t, dir: t.TempDir(), store: store.New(srv.Client(t), ""), cluster: cluster}
+	h := &harness{t: t, etcd: srv, dir: t.TempDir(), store: store.New(srv.Client(t), ""), cluster: cluster}
 	return h
 }
 
@@ -337,4 +340,30 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func TestRestartWithoutEtcdTailsFromTheCachedDesiredState(t *testing.T) {
+	h := newHarness(t, "c_log")
+	f := filepath.Join(h.dir, "c.log")
+	appendLines(t, f, "before")
+	h.apply(entry("c", "c_log", f))
+	h.start(nil)
+	h.consume("c_log", 1)
+	h.stop()
+
+	endpoint := h.etcd.Endpoint()
+	h.etcd.Stop()
+	// A client of the dead etcd: every read fails after the agent's
+	// timeout, so only the cache in the data dir says what to tail.
+	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	h.store = store.New(cl, "")
+	appendLines(t, f, "while etcd is down")
+	h.start(nil)
+	if got := h.consume("c_log", 2); got[1].value != "while etcd is down" {
+		t.Fatalf("second record = %q, want the line written while etcd was down", got[1].value)
+	}
 }
