@@ -25,8 +25,8 @@ fmt:
 vet:
 	$(GO) vet $(PKGS)
 
-e2e: build ## end-to-end suite on real engines (see test/e2e)
-	$(GO) test -tags e2e -count=1 -timeout 40m ./test/e2e/...
+e2e: build ## end-to-end suite on real etcd, Kafka and OpenSearch (see test/e2e)
+	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/...
 
 bench: ## benchmarks; figures go to docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
