@@ -242,28 +242,30 @@ func Body(t *api.IndexTemplate) ([]byte, string, error) {
 	return b, hash, nil
 }
 
-// engineError renders the engine's error answer as "type: reason", falling
+// engineCause is an engine error and the chain of its causes.
+type engineCause struct {
+	Type     string       `json:"type"`
+	Reason   string       `json:"reason"`
+	CausedBy *engineCause `json:"caused_by"`
+}
+
+// engineError renders the engine's error answer as "HTTP 400: type: reason",
+// adding the deepest cause when it differs (OpenSearch wraps a mapping error
+// three levels down in "template after composition is invalid"), and falls
 // back to the status and the start of the body.
 func engineError(resp *esapi.Response) string {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e struct {
-		Error struct {
-			Type      string `json:"type"`
-			Reason    string `json:"reason"`
-			RootCause []struct {
-				Type   string `json:"type"`
-				Reason string `json:"reason"`
-			} `json:"root_cause"`
-			CausedBy *struct {
-				Type   string `json:"type"`
-				Reason string `json:"reason"`
-			} `json:"caused_by"`
-		} `json:"error"`
+		Error engineCause `json:"error"`
 	}
 	if json.Unmarshal(raw, &e) == nil && e.Error.Type != "" {
 		msg := e.Error.Type + ": " + e.Error.Reason
-		if c := e.Error.CausedBy; c != nil && c.Reason != "" && c.Reason != e.Error.Reason {
-			msg += " (caused by " + c.Type + ": " + c.Reason + ")"
+		root := &e.Error
+		for depth := 0; root.CausedBy != nil && depth < 16; depth++ {
+			root = root.CausedBy
+		}
+		if root != &e.Error && root.Reason != "" && root.Reason != e.Error.Reason {
+			msg += " (caused by " + root.Type + ": " + root.Reason + ")"
 		}
 		return fmt.Sprintf("HTTP %d: %s", resp.StatusCode, msg)
 	}

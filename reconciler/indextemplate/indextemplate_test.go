@@ -56,6 +56,12 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"index_templates":[{"name":%q,"index_template":%s}]}`, name, body)
 	case http.MethodPut:
 		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"type":"nested-strange"`) {
+			// OpenSearch's answer to a bad mapping in a composable template.
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"composable template [x] template after composition is invalid"}],"type":"illegal_argument_exception","reason":"composable template [x] template after composition is invalid","caused_by":{"type":"illegal_argument_exception","reason":"invalid composite mappings for [x]","caused_by":{"type":"mapper_parsing_exception","reason":"No handler for type [nested-strange] declared on field [code]"}}},"status":400}`)
+			return
+		}
 		if strings.Contains(string(body), `"type":"strange"`) {
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"error":{"root_cause":[{"type":"mapper_parsing_exception","reason":"No handler for type [strange] declared on field [code]"}],"type":"mapper_parsing_exception","reason":"No handler for type [strange] declared on field [code]"},"status":400}`)
@@ -212,6 +218,20 @@ func TestRejectedTemplateIsTerminalAndOthersStayReady(t *testing.T) {
 	}
 	if _, c := f.status(t, "good"); c.Status != api.ConditionTrue {
 		t.Fatalf("good: Ready=%s, want True", c.Status)
+	}
+}
+
+func TestRejectionReportsTheDeepestCause(t *testing.T) {
+	f := newFixture(t)
+	f.apply(t, template("x", "nested-strange"))
+	if _, err := f.rec.Reconcile(t.Context(), "x"); !errors.Is(err, reconciler.ErrTerminal) {
+		t.Fatalf("reconcile = %v, want terminal", err)
+	}
+	_, c := f.status(t, "x")
+	want := "HTTP 400: illegal_argument_exception: composable template [x] template after composition is invalid" +
+		" (caused by mapper_parsing_exception: No handler for type [nested-strange] declared on field [code])"
+	if c.Message != want {
+		t.Fatalf("message = %q\nwant      %q", c.Message, want)
 	}
 }
 
