@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	api "github.com/logpipe/logpipe/api/v1alpha1"
 	"github.com/logpipe/logpipe/internal/etcdtest"
@@ -365,5 +365,37 @@ func TestRestartWithoutEtcdTailsFromTheCachedDesiredState(t *testing.T) {
 	h.start(nil)
 	if got := h.consume("c_log", 2); got[1].value != "while etcd is down" {
 		t.Fatalf("second record = %q, want the line written while etcd was down", got[1].value)
+	}
+}
+
+func TestNewFileIsTailedWithoutWaitingForTheScanInterval(t *testing.T) {
+	h := newHarness(t, "n_log")
+	ce := entry("n", "n_log", filepath.Join(h.dir, "*.log"))
+	ce.Spec.ScanInterval = &api.Duration{Duration: time.Hour}
+	h.apply(ce)
+	h.start(nil)
+	<-h.agent.Ready()
+	// Let the first scan (which finds nothing) finish and subscribe.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.agent.mu.Lock()
+		e := h.agent.entries["n"]
+		h.agent.mu.Unlock()
+		if e != nil {
+			e.mu.Lock()
+			n := len(e.dirs)
+			e.mu.Unlock()
+			if n == 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("entry n does not watch its directory")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	appendLines(t, filepath.Join(h.dir, "new.log"), "fresh")
+	if got := h.consume("n_log", 1); got[0].value != "fresh" {
+		t.Fatalf("got %q, want fresh", got[0].value)
 	}
 }

@@ -37,6 +37,63 @@ type entryState struct {
 	lastError string
 	refused   []string
 	shipped   int64
+	dirs      map[string]*dirWatch // directories whose events trigger a rescan
+}
+
+// dirWatch rescans an entry when a file appears in a directory its globs
+// look at, so that a new file is tailed at once rather than at the next
+// scanInterval.
+type dirWatch struct {
+	sub  *tail.Subscription
+	stop chan struct{}
+}
+
+// rescanEvery limits event-driven rescans of one entry: a directory whose
+// files are written to wakes all the time, and the scan interval still
+// catches what a coalesced wake-up missed.
+const rescanEvery = time.Second
+
+// watchDirs makes the entry's directory subscriptions those of patterns.
+func (a *Agent) watchDirs(e *entryState, patterns []string) {
+	want := map[string]bool{}
+	for _, p := range patterns {
+		want[staticPrefix(p)] = true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for dir, w := range e.dirs {
+		if !want[dir] {
+			w.sub.Close()
+			close(w.stop)
+			delete(e.dirs, dir)
+		}
+	}
+	for dir := range want {
+		if _, ok := e.dirs[dir]; ok {
+			continue
+		}
+		sub, err := a.watcher.SubscribeDir(dir)
+		if err != nil {
+			continue // not there yet: the scan interval finds its files
+		}
+		w := &dirWatch{sub: sub, stop: make(chan struct{})}
+		e.dirs[dir] = w
+		go func() {
+			for {
+				select {
+				case <-w.stop:
+					return
+				case <-w.sub.C:
+				}
+				a.engine.Enqueue(e.name)
+				select {
+				case <-w.stop:
+					return
+				case <-time.After(rescanEvery):
+				}
+			}
+		}()
+	}
 }
 
 // idleFile is a file closed after closeInactive; it is reopened once its
@@ -46,7 +103,7 @@ type idleFile struct {
 }
 
 func newEntryState(name string) *entryState {
-	return &entryState{name: name, tailers: map[string]*runningTailer{}, idle: map[string]idleFile{}}
+	return &entryState{name: name, tailers: map[string]*runningTailer{}, idle: map[string]idleFile{}, dirs: map[string]*dirWatch{}}
 }
 
 func (e *entryState) running() int {
@@ -201,6 +258,7 @@ func (a *Agent) removeEntry(name string) {
 	if !ok {
 		return
 	}
+	a.watchDirs(e, nil)
 	for _, t := range e.tailerList() {
 		t.stop(drainTimeout)
 		a.ckpt.Forget(name, t.fileID)
@@ -254,6 +312,7 @@ func (a *Agent) sync(e *entryState, ce *api.CollectEntry) {
 			allowed = append(allowed, p)
 		}
 	}
+	a.watchDirs(e, allowed)
 	files, refusedFiles, scanErr := scan(allowed, ce.Spec.Exclude, a.opts.Allow)
 	refused = append(refused, refusedFiles...)
 	slices.Sort(refused)
