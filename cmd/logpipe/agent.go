@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -33,6 +35,7 @@ type agentOptions struct {
 	maxBufferedBytes int
 	maxRecordBytes   int
 	statusInterval   time.Duration
+	memoryLimit      int64
 }
 
 // compressions maps --compression values to franz-go codecs.
@@ -66,7 +69,8 @@ Kafka at least once (acks=all, idempotent producer, checkpoints in --data-dir).`
 	fs.StringSliceVar(&o.allowPaths, "allow-path", []string{"/var/log"}, "path or glob the agent may read (repeatable); symbolic links are resolved first")
 	fs.StringVar(&o.compression, "compression", "snappy", "record compression: none, gzip, snappy, lz4 or zstd")
 	fs.DurationVar(&o.linger, "linger", 5*time.Millisecond, "how long the producer waits to fill a batch")
-	fs.IntVar(&o.maxBufferedBytes, "max-buffered-bytes", 64<<20, "bytes of records the producer holds before tailers wait")
+	fs.IntVar(&o.maxBufferedBytes, "max-buffered-bytes", 32<<20, "bytes of records the producer holds before tailers wait")
+	fs.Int64Var(&o.memoryLimit, "memory-limit", 80<<20, "soft limit of the Go heap in bytes (GOMEMLIMIT); 0 leaves the runtime's default")
 	fs.IntVar(&o.maxRecordBytes, "max-record-bytes", agent.DefaultMaxRecordBytes, "longest event shipped whole; longer ones are cut and flagged")
 	fs.DurationVar(&o.statusInterval, "status-interval", 5*time.Second, "how often the agent reports per-entry status")
 	bindEnv(cmd, e)
@@ -89,6 +93,12 @@ func runAgent(ctx context.Context, e env, o *agentOptions) error {
 	codec, ok := compressions[strings.ToLower(o.compression)]
 	if !ok {
 		return fmt.Errorf("--compression %q: want one of gzip, lz4, none, snappy, zstd", o.compression)
+	}
+	if o.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The backlog lives in the files, not in memory: a soft heap
+		// limit keeps the garbage collector from letting RSS drift up
+		// with throughput.
+		debug.SetMemoryLimit(o.memoryLimit)
 	}
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {

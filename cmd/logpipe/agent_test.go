@@ -28,7 +28,7 @@ var (
 
 // logpipeBinary builds this command once per test run, for tests that must
 // kill a real process.
-func logpipeBinary(t *testing.T) string {
+func logpipeBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "logpipe-bin-")
