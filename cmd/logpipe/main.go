@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, e env) int {
 		},
 	})
 	root.AddCommand(newControllerCmd(e))
+	root.AddCommand(newTransferCmd(e))
 	root.AddCommand(newAgentCmd(e))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
