@@ -26,30 +26,39 @@ func main() {
 
 // run executes logpipe with args until ctx is done and returns the exit code.
 func run(ctx context.Context, args []string, e env) int {
-	stdout, stderr := e.stdout, e.stderr
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// newRootCmd builds logpipe's command tree; the reference docs are
+// generated from the same tree.
+func newRootCmd(e env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "logpipe",
 		Short:         "logpipe ships log lines from files through Kafka into Elasticsearch",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "logpipe %s (%s)\n", version, runtime.Version())
+	root.AddCommand(
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run: func(cmd *cobra.Command, _ []string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "logpipe %s (%s)\n", version, runtime.Version())
+			},
 		},
-	})
-	root.AddCommand(newControllerCmd(e))
-	root.AddCommand(newTransferCmd(e))
-	root.AddCommand(newAgentCmd(e))
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
-	}
-	return 0
+		newControllerCmd(e),
+		newTransferCmd(e),
+		newAgentCmd(e),
+		newDevCmd(e),
+	)
+	return root
 }

@@ -153,6 +153,8 @@ objects, and the agents registered with etcd.`,
 		a.newDeleteCommand(),
 		a.newDiffCommand(),
 		a.newImportLegacyCommand(),
+		a.newSearchCommand(),
+		a.newTailCommand(),
 		a.newVersionCommand(),
 	)
 	return root
