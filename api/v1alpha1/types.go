@@ -273,6 +273,8 @@ type Multiline struct {
 // CollectEntryStatus is what the agents report about a CollectEntry, one
 // element per agent that tails it.
 type CollectEntryStatus struct {
+	// Agents holds one report per agent that tails the entry, sorted by
+	// agent name.
 	Agents []CollectEntryAgentStatus `json:"agents,omitempty"`
 }
 
@@ -302,11 +304,16 @@ type CollectEntryAgentStatus struct {
 
 // FileStatus is one tailed file in a CollectEntryAgentStatus.
 type FileStatus struct {
-	Path        string `json:"path"`
-	Offset      int64  `json:"offset"`
-	Size        int64  `json:"size"`
-	BytesBehind int64  `json:"bytesBehind"`
-	LastError   string `json:"lastError,omitempty"`
+	// Path is where the agent opened the file.
+	Path string `json:"path"`
+	// Offset is the checkpoint: every byte before it reached Kafka.
+	Offset int64 `json:"offset"`
+	// Size is the file's size when the report was written.
+	Size int64 `json:"size"`
+	// BytesBehind is Size minus Offset.
+	BytesBehind int64 `json:"bytesBehind"`
+	// LastError is the file's most recent error, empty when none.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Topic declares a Kafka topic and, optionally, how the transfer indexes its
@@ -423,9 +430,12 @@ type IndexTemplateSpec struct {
 // IndexTemplateBody is the template block of an index template. Each field
 // is passed to the engine as written and must be a JSON object.
 type IndexTemplateBody struct {
+	// Settings are index settings (number_of_shards, refresh_interval, ...).
 	Settings json.RawMessage `json:"settings,omitempty"`
+	// Mappings are the field mappings (properties, dynamic_templates, ...).
 	Mappings json.RawMessage `json:"mappings,omitempty"`
-	Aliases  json.RawMessage `json:"aliases,omitempty"`
+	// Aliases are the aliases every matching index gets.
+	Aliases json.RawMessage `json:"aliases,omitempty"`
 }
 
 // IndexTemplateStatus is what the controller observed about an IndexTemplate.
