@@ -29,7 +29,9 @@ e2e: build ## end-to-end suite on real etcd, Kafka and OpenSearch (see test/e2e)
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/...
 
 bench: ## benchmarks; figures go to docs/benchmarks.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./agent/... ./transfer/... ./api/... ./internal/...
+	$(GO) test -run '^$$' -bench 'AgentProcess' -benchtime 600000x -count 3 ./cmd/logpipe/
+	$(GO) test -run '^$$' -bench 'AgentBackpressure' -benchtime 1x -count 1 ./cmd/logpipe/
 
 run: build ## run the whole pipeline in one process
 	./bin/logpipe dev --apply specs/
