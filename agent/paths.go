@@ -111,7 +111,9 @@ func excluded(path string, exclude []string) bool {
 func staticPrefix(pattern string) string {
 	i := strings.IndexAny(pattern, "*?[{\\")
 	if i < 0 {
-		return pattern
+		// A plain file name: its directory is what can be watched before
+		// the file exists.
+		return filepath.Dir(pattern)
 	}
 	return filepath.Dir(pattern[:i] + "x")
 }

@@ -86,3 +86,16 @@ func TestRefusedPatterns(t *testing.T) {
 		t.Fatalf("refusedPatterns = %q, want %q", got, want)
 	}
 }
+
+func TestStaticPrefixIsAWatchableDirectory(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"/var/log/web/access.log", "/var/log/web"}, // a plain file: its directory, watchable before it exists
+		{"/var/log/web/*.log", "/var/log/web"},
+		{"/var/log/**/*.log", "/var/log"},
+		{"/srv/app-*/logs/a.log", "/srv"},
+	} {
+		if got := staticPrefix(c.in); got != c.want {
+			t.Errorf("staticPrefix(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
