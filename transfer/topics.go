@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"time"
 
 	api "github.com/logpipe/logpipe/api/v1alpha1"
 	"github.com/logpipe/logpipe/reconciler"
@@ -60,6 +61,13 @@ func (t *Transfer) startTopic(cfg *topicConfig) {
 		// Records polled from now on use the new spec; those in flight
 		// finish with the old one.
 		t.log.Info("index spec of topic changed", "topic", cfg.name, "index", cfg.namer.Pattern(), "dead_letter_topic", cfg.deadLetter)
+	}
+	if old != nil {
+		// A new generation may have raised the partition count; look now
+		// rather than at the next metadata refresh, and once more shortly,
+		// since the controller adds the partitions after the spec changed.
+		t.kcl.ForceMetadataRefresh()
+		time.AfterFunc(5*time.Second, t.kcl.ForceMetadataRefresh)
 	}
 }
 

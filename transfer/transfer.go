@@ -338,6 +338,10 @@ func (t *Transfer) kgoOpts() []kgo.Opt {
 		// Resuming a paused partition waits for the broker's in-flight fetch;
 		// a shorter wait makes resumption prompt.
 		kgo.FetchMaxWait(time.Second),
+		// Partitions added to a topic are consumed once the group sees them
+		// in metadata; kgo's default of 5 minutes would leave their records
+		// waiting that long. A Topic spec change also forces a refresh.
+		kgo.MetadataMaxAge(15*time.Second),
 		kgo.FetchMaxBytes(int32(min(t.opts.MaxInflightBytes/2, 50<<20))),
 		kgo.WithLogger(kgoLogger{t.log}),
 	)
