@@ -107,7 +107,10 @@ func (e *env) writeFile(name, content string) string {
 // daemon is a logpipe daemon the test started.
 type daemon struct {
 	*stack.Process
+	name     string
 	httpAddr string
+	argv     []string
+	logPath  string
 }
 
 // startDaemon runs `logpipe <command> <args>` with the stack's endpoints,
@@ -120,35 +123,54 @@ func (e *env) startDaemon(name, command string, args ...string) *daemon {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	d := &daemon{httpAddr: fmt.Sprintf("127.0.0.1:%d", port)}
-	logPath := filepath.Join(stk.LogDir, unsafeName.ReplaceAllString(e.t.Name(), "_")+"."+name+".log")
-	argv := append([]string{filepath.Join(binDir, "logpipe"), command,
+	d := &daemon{name: name, httpAddr: fmt.Sprintf("127.0.0.1:%d", port)}
+	d.logPath = filepath.Join(stk.LogDir, unsafeName.ReplaceAllString(e.t.Name(), "_")+"."+name+".log")
+	d.argv = []string{filepath.Join(binDir, "logpipe"), command,
 		"--name", name,
 		"--http-addr", d.httpAddr,
 		"--etcd-endpoints", stk.EtcdEndpoint,
 		"--etcd-prefix", e.prefix,
 		"--kafka-brokers", strings.Join(stk.KafkaBrokers, ","),
-		"--es-urls", stk.SearchURL,
-	}, args...)
-	d.Process, err = stack.StartProcess(name, logPath, nil, argv...)
-	if err != nil {
-		e.t.Fatal(err)
 	}
+	if command != "agent" { // the agent never talks to the search engine
+		d.argv = append(d.argv, "--es-urls", stk.SearchURL)
+	}
+	d.argv = append(d.argv, args...)
 	e.t.Cleanup(func() {
+		if d.Process == nil {
+			return
+		}
 		if err := d.Stop(10 * time.Second); err != nil {
 			e.t.Error(err)
 		}
 		if e.t.Failed() {
-			e.t.Logf("log of %s (%s), last lines:\n%s", name, logPath, d.Tail(40))
+			e.t.Logf("log of %s (%s), last lines:\n%s", name, d.logPath, d.Tail(40))
 		}
 	})
-	if _, err := d.WaitReady(e.t.Context(), 20*time.Second, func(ctx context.Context) error {
+	d.start(e.t)
+	return d
+}
+
+// start runs the daemon's command line (again, after a kill) and waits
+// until its /healthz answers.
+func (d *daemon) start(t *testing.T) {
+	t.Helper()
+	if d.Process != nil {
+		if exited, _ := d.Exited(); !exited {
+			t.Fatalf("%s (pid %d) is still running", d.name, d.Pid())
+		}
+	}
+	p, err := stack.StartProcess(d.name, d.logPath, nil, d.argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Process = p
+	if _, err := d.WaitReady(t.Context(), 20*time.Second, func(ctx context.Context) error {
 		_, err := httpGet(ctx, "http://"+d.httpAddr+"/healthz")
 		return err
 	}); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return d
 }
 
 // metric returns the value of an unlabelled metric on the daemon's /metrics.
@@ -164,6 +186,32 @@ func (d *daemon) metric(ctx context.Context, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no metric %s", name)
+}
+
+// metricSum returns the sum of every series of a metric (labelled or not)
+// on the daemon's /metrics; 0 when it has none yet.
+func (d *daemon) metricSum(ctx context.Context, name string) (float64, error) {
+	body, err := httpGet(ctx, "http://"+d.httpAddr+"/metrics")
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (!strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{")) {
+			continue
+		}
+		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
+			v, err := strconv.ParseFloat(rest[i+1:], 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %v", line, err)
+			}
+			sum += v
+		}
+	}
+	return sum, nil
 }
 
 func httpGet(ctx context.Context, url string) (string, error) {

@@ -153,11 +153,17 @@ func (s *Stack) startEtcd(ctx context.Context, t tools) (*Process, time.Duration
 }
 
 // kafkaUUID returns a random Kafka cluster ID: 16 bytes in URL-safe base64
-// without padding, as `kafka-storage random-uuid` prints.
+// without padding, as `kafka-storage random-uuid` prints. Like Kafka's
+// Uuid.randomUuid it never starts with "-", which the storage tool would
+// take for an option.
 func kafkaUUID() string {
 	b := make([]byte, 16)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		rand.Read(b)
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 func (s *Stack) startKafka(ctx context.Context, t tools) (*Process, time.Duration, error) {
@@ -238,12 +244,21 @@ logger.kafka-config.level = warn
 		return nil, 0, fmt.Errorf("kafka.tools.StorageTool format did not finish within %v", kafkaTimeout)
 	}
 
-	p, err := StartProcess("kafka", logPath, nil, append(jvm, "kafka.Kafka", props)...)
+	argv := append(jvm, "kafka.Kafka", props)
+	p, err := StartProcess("kafka", logPath, nil, argv...)
 	if err != nil {
 		return nil, 0, err
 	}
-	s.KafkaBrokers = []string{fmt.Sprintf("127.0.0.1:%d", broker)}
-	_, err = p.WaitReady(ctx, kafkaTimeout, func(ctx context.Context) error { return kafkaAnswers(ctx, s.KafkaBrokers) })
+	brokers := []string{fmt.Sprintf("127.0.0.1:%d", broker)}
+	s.KafkaBrokers = brokers
+	ready := func(ctx context.Context) error { return kafkaAnswers(ctx, brokers) }
+	s.setRestart("kafka", restart{
+		// The storage is formatted once; a restart finds it in log.dirs.
+		start:   func() (*Process, error) { return StartProcess("kafka", logPath, nil, argv...) },
+		ready:   ready,
+		timeout: kafkaTimeout,
+	})
+	_, err = p.WaitReady(ctx, kafkaTimeout, ready)
 	return p, time.Since(start), err
 }
 
@@ -280,7 +295,7 @@ action.auto_create_index: true
 		return nil, 0, err
 	}
 	logPath := filepath.Join(s.LogDir, "opensearch.log")
-	p, err := StartProcess("opensearch", logPath, nil, t.java,
+	argv := []string{t.java,
 		"-Xms1g", "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true", "-Dfile.encoding=UTF-8",
 		"-Dlog4j2.formatMsgNoLookups=true",
 		"-cp", filepath.Join(t.opensearchLib, "*"),
@@ -289,8 +304,9 @@ action.auto_create_index: true
 		"-confPath", conf,
 		"-numOfNode", "1",
 		"-clusterName", "logpipe-e2e",
-		"-baseHttpPort", strconv.Itoa(want-1),
-	)
+		"-baseHttpPort", strconv.Itoa(want - 1),
+	}
+	p, err := StartProcess("opensearch", logPath, nil, argv...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -309,5 +325,40 @@ action.auto_create_index: true
 		}
 		return searchHealthy(ctx, s.SearchURL)
 	})
+	if err == nil {
+		// The runner keeps its data in -basePath (it removes nothing when
+		// it stops), so a restart finds the indices again; it must also
+		// take the same HTTP port, which StopEngine has just freed.
+		url := s.SearchURL
+		s.setRestart("opensearch", restart{
+			start: func() (*Process, error) { return StartProcess("opensearch", logPath, nil, argv...) },
+			ready: func(ctx context.Context) error {
+				if err := searchHealthy(ctx, url); err != nil {
+					return err
+				}
+				if m := httpPortLine.FindAllSubmatch(readFile(logPath), -1); len(m) > 0 {
+					if got := fmt.Sprintf("http://127.0.0.1:%s", m[len(m)-1][1]); got != url {
+						return fmt.Errorf("restarted on %s instead of %s", got, url)
+					}
+				}
+				return nil
+			},
+			timeout: opensearchTimeout,
+		})
+	}
 	return p, took, err
+}
+
+func readFile(path string) []byte {
+	b, _ := os.ReadFile(path)
+	return b
+}
+
+func (s *Stack) setRestart(name string, r restart) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.restarts == nil {
+		s.restarts = map[string]restart{}
+	}
+	s.restarts[name] = r
 }

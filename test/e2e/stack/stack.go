@@ -53,6 +53,17 @@ type Stack struct {
 	dir   string // the run directory: LogDir, data/ and pid
 	mu    sync.Mutex
 	procs []*Process
+	// restarts holds, per engine of the local stack, how to start it again
+	// on its data directory and ports.
+	restarts map[string]restart
+}
+
+// restart starts an engine again as it was started first (same arguments,
+// data directory, ports and log) and says when it is ready.
+type restart struct {
+	start   func() (*Process, error)
+	ready   func(ctx context.Context) error
+	timeout time.Duration
 }
 
 // runDirPattern names the run directories in os.TempDir().
@@ -141,12 +152,59 @@ func (s *Stack) Stop(keepLogs bool) {
 // Process returns the engine process of that name (etcd, kafka, opensearch)
 // in the local stack, or nil.
 func (s *Stack) Process(name string) *Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.procs {
 		if p.Name == name {
 			return p
 		}
 	}
 	return nil
+}
+
+// StopEngine stops the named engine of the local stack (SIGTERM, then
+// SIGKILL after grace) and keeps its data directory, so that StartEngine
+// can bring it back as it was.
+func (s *Stack) StopEngine(name string, grace time.Duration) error {
+	if _, ok := s.restarts[name]; !ok {
+		return fmt.Errorf("stack: the %s stack cannot stop and restart %s", s.Kind, name)
+	}
+	p := s.Process(name)
+	if p == nil {
+		return fmt.Errorf("stack: no engine %s", name)
+	}
+	return p.Stop(grace)
+}
+
+// StartEngine starts the named engine of the local stack again, after
+// StopEngine, with the same arguments, data directory, ports and log, and
+// waits until it answers. It returns how long that took.
+func (s *Stack) StartEngine(ctx context.Context, name string) (time.Duration, error) {
+	r, ok := s.restarts[name]
+	if !ok {
+		return 0, fmt.Errorf("stack: the %s stack cannot stop and restart %s", s.Kind, name)
+	}
+	if old := s.Process(name); old != nil {
+		if exited, _ := old.Exited(); !exited {
+			return 0, fmt.Errorf("stack: %s (pid %d) is still running", name, old.Pid())
+		}
+	}
+	p, err := r.start()
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	replaced := false
+	for i, old := range s.procs {
+		if old.Name == name {
+			s.procs[i], replaced = p, true
+		}
+	}
+	if !replaced {
+		s.procs = append(s.procs, p)
+	}
+	s.mu.Unlock()
+	return p.WaitReady(ctx, r.timeout, r.ready)
 }
 
 func (s *Stack) useExternal(ctx context.Context, logf func(string, ...any)) error {
