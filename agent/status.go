@@ -112,15 +112,14 @@ func (a *Agent) report(e *entryState) (api.CollectEntryAgentStatus, api.Conditio
 	var cond api.Condition
 	switch {
 	case len(refused) > 0:
-		cond = api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: api.ReasonPathNotAllowed,
-			Message: "refused, outside --allow-path " + a.opts.Allow.String() + ": " + strings.Join(refused, ", ")}
+		cond = api.NotReady(api.ReasonPathNotAllowed,
+			"refused, outside --allow-path "+a.opts.Allow.String()+": "+strings.Join(refused, ", "))
 	case lastErr != "":
-		cond = api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: api.ReasonKafkaError, Message: lastErr}
+		cond = api.NotReady(api.ReasonKafkaError, lastErr)
 	case len(tailers) == 0:
-		cond = api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: api.ReasonNoFiles,
-			Message: "no file matches spec.paths on this agent"}
+		cond = api.NotReady(api.ReasonNoFiles, "no file matches spec.paths on this agent")
 	default:
-		cond = api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue, Reason: api.ReasonTailing}
+		cond = api.Ready(api.ReasonTailing, "")
 	}
 	return rep, cond, true
 }

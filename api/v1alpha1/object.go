@@ -199,6 +199,16 @@ const (
 	ReasonBackpressure = "Backpressure"
 )
 
+// Ready returns a Ready=True condition with reason and message.
+func Ready(reason, msg string) Condition {
+	return Condition{Type: ConditionReady, Status: ConditionTrue, Reason: reason, Message: msg}
+}
+
+// NotReady returns a Ready=False condition with reason and message.
+func NotReady(reason, msg string) Condition {
+	return Condition{Type: ConditionReady, Status: ConditionFalse, Reason: reason, Message: msg}
+}
+
 // SetCondition sets c in conds, replacing the condition of the same type.
 // LastTransitionTime is kept when the status did not change and set to now
 // when it did (or when c is new). It reports whether anything changed.

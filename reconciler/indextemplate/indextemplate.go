@@ -95,22 +95,22 @@ func (r *Reconciler) sync(ctx context.Context, t *api.IndexTemplate, st *api.Ind
 	body, hash, err := Body(t)
 	if err != nil {
 		// The spec passed validation, so this is a bug, not the user's fault.
-		return notReady(api.ReasonRejected, err.Error()), reconciler.Terminal(err)
+		return api.NotReady(api.ReasonRejected, err.Error()), reconciler.Terminal(err)
 	}
 	live, err := r.liveHash(ctx, name)
 	if err != nil {
 		st.Applied = false
-		return notReady(api.ReasonEngineUnavailable, err.Error()), err
+		return api.NotReady(api.ReasonEngineUnavailable, err.Error()), err
 	}
 	if live == hash {
 		st.Applied = true
-		return ready("template applied"), nil
+		return api.Ready(api.ReasonReconciled, "template applied"), nil
 	}
 	resp, err := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, r.engine)
 	if err != nil {
 		st.Applied = false
 		err = fmt.Errorf("put index template %q: %w", name, err)
-		return notReady(api.ReasonEngineUnavailable, err.Error()), err
+		return api.NotReady(api.ReasonEngineUnavailable, err.Error()), err
 	}
 	defer drain(resp)
 	switch {
@@ -118,15 +118,15 @@ func (r *Reconciler) sync(ctx context.Context, t *api.IndexTemplate, st *api.Ind
 		st.Applied = true
 		st.LastAppliedTime = r.now().UTC().Truncate(time.Second)
 		r.logger.Info("applied index template", "template", name, "generation", t.Metadata.Generation)
-		return ready("template applied"), nil
+		return api.Ready(api.ReasonReconciled, "template applied"), nil
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout:
 		st.Applied = false
 		msg := engineError(resp)
-		return notReady(api.ReasonRejected, msg), reconciler.Terminal(fmt.Errorf("index template %q rejected: %s", name, msg))
+		return api.NotReady(api.ReasonRejected, msg), reconciler.Terminal(fmt.Errorf("index template %q rejected: %s", name, msg))
 	default:
 		st.Applied = false
 		msg := engineError(resp)
-		return notReady(api.ReasonEngineUnavailable, msg), fmt.Errorf("put index template %q: %s", name, msg)
+		return api.NotReady(api.ReasonEngineUnavailable, msg), fmt.Errorf("put index template %q: %s", name, msg)
 	}
 }
 
@@ -284,12 +284,4 @@ func drain(resp *esapi.Response) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
 	}
-}
-
-func ready(msg string) api.Condition {
-	return api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue, Reason: api.ReasonReconciled, Message: msg}
-}
-
-func notReady(reason, msg string) api.Condition {
-	return api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: reason, Message: msg}
 }

@@ -99,14 +99,14 @@ func (r *Reconciler) sync(ctx context.Context, t *api.Topic, st *api.TopicStatus
 	// operations is kadm's way to bypass that cache.
 	details, err := r.admin.ListTopics(kadm.WithAuthorizedOps(ctx), name)
 	if err != nil {
-		return notReady(api.ReasonKafkaError, "cannot describe topic: "+err.Error()), err
+		return api.NotReady(api.ReasonKafkaError, "cannot describe topic: "+err.Error()), err
 	}
 	detail := details[name]
 	switch {
 	case errors.Is(detail.Err, kerr.UnknownTopicOrPartition) || (detail.Err == nil && len(detail.Partitions) == 0):
 		return r.create(ctx, t, st)
 	case detail.Err != nil:
-		return notReady(api.ReasonKafkaError, "cannot describe topic: "+detail.Err.Error()), detail.Err
+		return api.NotReady(api.ReasonKafkaError, "cannot describe topic: "+detail.Err.Error()), detail.Err
 	}
 
 	st.Partitions = int32(len(detail.Partitions))
@@ -121,13 +121,13 @@ func (r *Reconciler) sync(ctx context.Context, t *api.Topic, st *api.TopicStatus
 
 	switch {
 	case want < st.Partitions:
-		return notReady(api.ReasonPartitionsCannotDecrease, fmt.Sprintf(
+		return api.NotReady(api.ReasonPartitionsCannotDecrease, fmt.Sprintf(
 			"spec asks for %d partitions but the topic has %d; Kafka cannot remove partitions, so they were left as they are",
 			want, st.Partitions)), nil
 	case want > st.Partitions:
 		resp, err := r.admin.UpdatePartitions(ctx, int(want), name)
 		if err != nil {
-			return notReady(api.ReasonKafkaError, "cannot add partitions: "+err.Error()), err
+			return api.NotReady(api.ReasonKafkaError, "cannot add partitions: "+err.Error()), err
 		}
 		if pr, ok := resp[name]; ok && pr.Err != nil {
 			return topicRefused("cannot add partitions", pr.Err, pr.ErrMessage)
@@ -135,7 +135,7 @@ func (r *Reconciler) sync(ctx context.Context, t *api.Topic, st *api.TopicStatus
 		r.logger.Info("raised topic partitions", "topic", name, "from", st.Partitions, "to", want)
 		st.Partitions = want
 	}
-	return ready(fmt.Sprintf("topic has %d partitions", st.Partitions)), nil
+	return api.Ready(api.ReasonReconciled, fmt.Sprintf("topic has %d partitions", st.Partitions)), nil
 }
 
 func (r *Reconciler) create(ctx context.Context, t *api.Topic, st *api.TopicStatus) (api.Condition, error) {
@@ -152,9 +152,9 @@ func (r *Reconciler) create(ctx context.Context, t *api.Topic, st *api.TopicStat
 	switch {
 	case errors.Is(err, kerr.TopicAlreadyExists):
 		// Created meanwhile by someone else; the next pass reconciles it.
-		return notReady(api.ReasonPending, "topic was created concurrently; reconciling again"), err
+		return api.NotReady(api.ReasonPending, "topic was created concurrently; reconciling again"), err
 	case err != nil && resp.Topic == "":
-		return notReady(api.ReasonKafkaError, "cannot create topic: "+err.Error()), err
+		return api.NotReady(api.ReasonKafkaError, "cannot create topic: "+err.Error()), err
 	case err != nil:
 		return topicRefused("cannot create topic", err, resp.ErrMessage)
 	}
@@ -164,25 +164,25 @@ func (r *Reconciler) create(ctx context.Context, t *api.Topic, st *api.TopicStat
 	}
 	st.ReplicationFactor = resp.ReplicationFactor
 	r.logger.Info("created topic", "topic", name, "partitions", st.Partitions, "replication_factor", st.ReplicationFactor)
-	return ready(fmt.Sprintf("topic created with %d partitions", st.Partitions)), nil
+	return api.Ready(api.ReasonReconciled, fmt.Sprintf("topic created with %d partitions", st.Partitions)), nil
 }
 
 // alterConfigs sets the spec's config keys whose live values differ.
 func (r *Reconciler) alterConfigs(ctx context.Context, t *api.Topic) (api.Condition, error) {
 	name := t.Metadata.Name
 	if len(t.Spec.Config) == 0 {
-		return ready(""), nil
+		return api.Ready(api.ReasonReconciled, ""), nil
 	}
 	rcs, err := r.admin.DescribeTopicConfigs(ctx, name)
 	if err != nil {
-		return notReady(api.ReasonKafkaError, "cannot describe topic configs: "+err.Error()), err
+		return api.NotReady(api.ReasonKafkaError, "cannot describe topic configs: "+err.Error()), err
 	}
 	rc, err := rcs.On(name, nil)
 	if err == nil {
 		err = rc.Err
 	}
 	if err != nil {
-		return notReady(api.ReasonKafkaError, "cannot describe topic configs: "+err.Error()), err
+		return api.NotReady(api.ReasonKafkaError, "cannot describe topic configs: "+err.Error()), err
 	}
 	live := make(map[string]string, len(rc.Configs))
 	for _, c := range rc.Configs {
@@ -199,11 +199,11 @@ func (r *Reconciler) alterConfigs(ctx context.Context, t *api.Topic) (api.Condit
 		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
 	}
 	if len(alter) == 0 {
-		return ready(""), nil
+		return api.Ready(api.ReasonReconciled, ""), nil
 	}
 	resp, err := r.admin.AlterTopicConfigs(ctx, alter, name)
 	if err != nil {
-		return notReady(api.ReasonKafkaError, "cannot alter topic configs: "+err.Error()), err
+		return api.NotReady(api.ReasonKafkaError, "cannot alter topic configs: "+err.Error()), err
 	}
 	ar, err := resp.On(name, nil)
 	if err == nil {
@@ -217,7 +217,7 @@ func (r *Reconciler) alterConfigs(ctx context.Context, t *api.Topic) (api.Condit
 		keys[i] = a.Name
 	}
 	r.logger.Info("altered topic configs", "topic", name, "keys", keys)
-	return ready(""), nil
+	return api.Ready(api.ReasonReconciled, ""), nil
 }
 
 // deleted acts on the deletion of the spec of name, following the deletion
@@ -255,9 +255,9 @@ func topicRefused(what string, err error, msg string) (api.Condition, error) {
 		if errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.InvalidRequest) || errors.Is(err, kerr.PolicyViolation) {
 			reason = api.ReasonInvalidConfig
 		}
-		return notReady(reason, text), reconciler.Terminal(errors.New(text))
+		return api.NotReady(reason, text), reconciler.Terminal(errors.New(text))
 	}
-	return notReady(api.ReasonKafkaError, text), errors.New(text)
+	return api.NotReady(api.ReasonKafkaError, text), errors.New(text)
 }
 
 func replicationFactor(d kadm.TopicDetail) int16 {
@@ -265,12 +265,4 @@ func replicationFactor(d kadm.TopicDetail) int16 {
 		return int16(len(p.Replicas))
 	}
 	return 0
-}
-
-func ready(msg string) api.Condition {
-	return api.Condition{Type: api.ConditionReady, Status: api.ConditionTrue, Reason: api.ReasonReconciled, Message: msg}
-}
-
-func notReady(reason, msg string) api.Condition {
-	return api.Condition{Type: api.ConditionReady, Status: api.ConditionFalse, Reason: reason, Message: msg}
 }
