@@ -33,6 +33,7 @@ type agentOptions struct {
 	compression      string
 	linger           time.Duration
 	maxBufferedBytes int
+	maxBufferedRecs  int
 	maxRecordBytes   int
 	statusInterval   time.Duration
 	memoryLimit      int64
@@ -70,6 +71,7 @@ Kafka at least once (acks=all, idempotent producer, checkpoints in --data-dir).`
 	fs.StringVar(&o.compression, "compression", "snappy", "record compression: none, gzip, snappy, lz4 or zstd")
 	fs.DurationVar(&o.linger, "linger", 5*time.Millisecond, "how long the producer waits to fill a batch")
 	fs.IntVar(&o.maxBufferedBytes, "max-buffered-bytes", 32<<20, "bytes of records the producer holds before tailers wait")
+	fs.IntVar(&o.maxBufferedRecs, "max-buffered-records", 20000, "records the producer holds before tailers wait")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 80<<20, "soft limit of the Go heap in bytes (GOMEMLIMIT); 0 leaves the runtime's default")
 	fs.IntVar(&o.maxRecordBytes, "max-record-bytes", agent.DefaultMaxRecordBytes, "longest event shipped whole; longer ones are cut and flagged")
 	fs.DurationVar(&o.statusInterval, "status-interval", 5*time.Second, "how often the agent reports per-entry status")
@@ -113,6 +115,9 @@ func runAgent(ctx context.Context, e env, o *agentOptions) error {
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProducerLinger(o.linger),
 		kgo.MaxBufferedBytes(o.maxBufferedBytes),
+		// Each buffered record costs several hundred bytes of Go memory
+		// beyond its own bytes, so short lines are bounded by count.
+		kgo.MaxBufferedRecords(o.maxBufferedRecs),
 		// A topic the controller has not created yet is waited for, not
 		// failed: its lines stay in the file until it exists.
 		kgo.UnknownTopicRetries(-1),
