@@ -132,6 +132,19 @@ func (t *runningTailer) stop(timeout time.Duration) {
 func (t *runningTailer) ship(ctx context.Context, evs []tail.Event) error {
 	a := t.agent
 	now := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	// The batch's records, headers and bytes (values: the tailer reuses its
+	// buffers after emit returns; event IDs; offsets) are allocated in
+	// three slabs instead of four allocations per event: at hundreds of
+	// thousands of events a second, the garbage collector's work is what
+	// limits throughput.
+	size := 0
+	for i := range evs {
+		size += len(evs[i].Data) + 32 + 20
+	}
+	slab := make([]byte, 0, size)
+	recs := make([]kgo.Record, len(evs))
+	perRecord := len(t.headers) + 4
+	hdrs := make([]kgo.RecordHeader, 0, len(evs)*perRecord)
 	for i := range evs {
 		ev := &evs[i]
 		if err := t.failure(); err != nil {
@@ -145,21 +158,17 @@ func (t *runningTailer) ship(ctx context.Context, evs []tail.Event) error {
 			a.metrics.linesFiltered.Add(float64(ev.Lines))
 			continue
 		}
-		// One allocation holds the value (the tailer reuses its buffers
-		// after emit returns) and the per-event header values.
-		buf := make([]byte, 0, len(ev.Data)+32+20)
-		buf = append(buf, ev.Data...)
-		value := buf[:len(ev.Data):len(ev.Data)]
-		buf = record.AppendEventID(buf, t.fileID, ev.Offset)
-		id := buf[len(value):len(buf):len(buf)]
-		buf = strconv.AppendInt(buf, ev.Offset, 10)
-		offset := buf[len(value)+len(id):]
-		r := &kgo.Record{
-			Topic:   t.compiled.topic,
-			Key:     t.key,
-			Value:   value,
-			Headers: t.recordHeaders(ev, id, offset, now),
-		}
+		start := len(slab)
+		slab = append(slab, ev.Data...)
+		value := slab[start:len(slab):len(slab)]
+		slab = record.AppendEventID(slab, t.fileID, ev.Offset)
+		id := slab[start+len(value) : len(slab) : len(slab)]
+		slab = strconv.AppendInt(slab, ev.Offset, 10)
+		offset := slab[start+len(value)+len(id) : len(slab) : len(slab)]
+		h := t.appendHeaders(hdrs[len(hdrs):len(hdrs):len(hdrs)+perRecord], ev, id, offset, now)
+		hdrs = hdrs[:len(hdrs)+len(h)]
+		r := &recs[i]
+		r.Topic, r.Key, r.Value, r.Headers = t.compiled.topic, t.key, value, h
 		t.inflight.Add(1)
 		a.opts.Producer.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			defer t.inflight.Done()
@@ -176,8 +185,9 @@ func (t *runningTailer) ship(ctx context.Context, evs []tail.Event) error {
 	return t.failure()
 }
 
-func (t *runningTailer) recordHeaders(ev *tail.Event, id, offset, now []byte) []kgo.RecordHeader {
-	h := make([]kgo.RecordHeader, 0, len(t.headers)+4)
+// appendHeaders appends the headers of one event's record to h, which has
+// room for them.
+func (t *runningTailer) appendHeaders(h []kgo.RecordHeader, ev *tail.Event, id, offset, now []byte) []kgo.RecordHeader {
 	h = append(h, kgo.RecordHeader{Key: record.HeaderID, Value: id})
 	h = append(h, t.headers...)
 	h = append(h,
