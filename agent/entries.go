@@ -321,13 +321,9 @@ func (a *Agent) sync(e *entryState, ce *api.CollectEntry) {
 	present := map[string]bool{} // file IDs found by this scan
 	var problems []string
 	for _, m := range files {
-		fi, err := os.Stat(m.resolved)
-		if err != nil {
-			continue // vanished since the scan
-		}
 		// A running tailer holds its file open, so its inode cannot have
 		// been reused: the inode alone recognises it, without reading.
-		if fid := e.runningInode(fi); fid != "" {
+		if fid := e.runningInode(m.info); fid != "" {
 			present[fid] = true
 			continue
 		}

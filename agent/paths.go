@@ -52,8 +52,9 @@ func (a *AllowList) String() string { return strings.Join(a.patterns, ", ") }
 
 // match is one file a scan found.
 type match struct {
-	path     string // as globbed
-	resolved string // symbolic links resolved
+	path     string      // as globbed
+	resolved string      // symbolic links resolved
+	info     os.FileInfo // of the resolved file, as the scan saw it
 }
 
 // scan returns the regular files matching any of paths and none of exclude,
@@ -88,7 +89,7 @@ func scan(paths, exclude []string, allow *AllowList) (files []match, refused []s
 			if serr != nil || !fi.Mode().IsRegular() {
 				continue
 			}
-			files = append(files, match{path: p, resolved: resolved})
+			files = append(files, match{path: p, resolved: resolved, info: fi})
 		}
 	}
 	slices.SortFunc(files, func(a, b match) int { return strings.Compare(a.path, b.path) })
