@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -227,6 +229,10 @@ func TestEditingOneEntryLeavesAnothersTailersAlone(t *testing.T) {
 	}
 	if after := tailerOf("a"); after != before || after.tailer.Offset() != offsetBefore {
 		t.Fatalf("entry a's tailer was replaced or moved (offset %d → %d) by a change to entry b", offsetBefore, after.tailer.Offset())
+	}
+	// a's and b's first starts, then b's restart: nothing else opened.
+	if starts := testutil.ToFloat64(h.agent.metrics.tailerStarts); starts != 3 {
+		t.Fatalf("logpipe_agent_tailer_starts_total = %v, want 3", starts)
 	}
 	appendLines(t, fa, "a2")
 	if got := h.consume("a_log", 2); got[1].value != "a2" || len(got) != 2 {

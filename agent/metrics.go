@@ -13,6 +13,7 @@ type metrics struct {
 	produceErrors prometheus.Counter
 	truncations   prometheus.Counter
 	filesTailed   prometheus.Gauge
+	tailerStarts  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,9 +38,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "logpipe_agent_files_tailed",
 			Help: "Files open for tailing.",
 		}),
+		tailerStarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logpipe_agent_tailer_starts_total",
+			Help: "Files opened for tailing: first reads, restarts of changed entries, reopened idle files.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.linesShipped, m.linesFiltered, m.produceErrors, m.truncations, m.filesTailed)
+		reg.MustRegister(m.linesShipped, m.linesFiltered, m.produceErrors, m.truncations, m.filesTailed, m.tailerStarts)
 	}
 	return m
 }

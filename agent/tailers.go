@@ -105,6 +105,7 @@ func (t *runningTailer) start() {
 	t.cancel = cancel
 	a := t.agent
 	a.metrics.filesTailed.Inc()
+	a.metrics.tailerStarts.Inc()
 	a.log.Debug("tailing", "entry", t.entry.name, "path", t.path, "file_id", t.fileID, "offset", t.tailer.Offset())
 	go func() {
 		defer close(t.done)
