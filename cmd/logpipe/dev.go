@@ -25,14 +25,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logpipe/logpipe/agent"
 	api "github.com/logpipe/logpipe/api/v1alpha1"
 	"github.com/logpipe/logpipe/internal/daemon"
+	"github.com/logpipe/logpipe/internal/embedetcd"
 	"github.com/logpipe/logpipe/internal/esclient"
 	"github.com/logpipe/logpipe/reconciler"
 	"github.com/logpipe/logpipe/reconciler/indextemplate"
@@ -64,13 +63,7 @@ const (
 	// devStopBudget bounds the whole shutdown; a component that has not
 	// stopped by then is left behind, so that the process still exits.
 	devStopBudget = 4500 * time.Millisecond
-	// devWALSegmentBytes replaces etcd's 64 MB WAL segment (etcd
-	// preallocates two): the desired state of one machine is a few
-	// kilobytes.
-	devWALSegmentBytes = 1 << 20
 )
-
-var devWALOnce sync.Once
 
 type devOptions struct {
 	dataDir    string
@@ -261,7 +254,11 @@ func runDev(ctx context.Context, e env, o *devOptions) (err error) {
 	}
 	etcdLn.Close()
 
-	etcdSrv, err := startEmbeddedEtcd(ctx, filepath.Join(dataDir, "etcd"), o.etcdAddr)
+	etcdSrv, err := embedetcd.Start(ctx, embedetcd.Config{
+		Name: "logpipe-dev", Dir: filepath.Join(dataDir, "etcd"), ClientAddr: o.etcdAddr,
+		// Keep an hour of history, not all of it.
+		CompactionRetention: time.Hour,
+	})
 	if err != nil {
 		kafkaLn.Close()
 		return err
@@ -445,55 +442,6 @@ func runDev(ctx context.Context, e env, o *devOptions) (err error) {
 	s.stopAll()
 	log.Info("logpipe dev stopped", "took", time.Since(started).Round(time.Millisecond))
 	return err
-}
-
-// startEmbeddedEtcd starts a single-member etcd with its data in dir,
-// serving clients on addr, and waits until it is ready.
-func startEmbeddedEtcd(ctx context.Context, dir, addr string) (*embed.Etcd, error) {
-	devWALOnce.Do(func() {
-		// A package variable, read by every etcd server of the process:
-		// written once, before the first starts, and only if it differs.
-		if wal.SegmentSizeBytes != devWALSegmentBytes {
-			wal.SegmentSizeBytes = devWALSegmentBytes
-		}
-	})
-	cfg := embed.NewConfig()
-	cfg.Name = "logpipe-dev"
-	cfg.Dir = dir
-	client := url.URL{Scheme: "http", Host: addr}
-	// The peer port is never dialled (there is one member); port 0 keeps
-	// it from colliding with anything.
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	cfg.ListenClientUrls = []url.URL{client}
-	cfg.AdvertiseClientUrls = []url.URL{client}
-	cfg.ListenPeerUrls = []url.URL{peer}
-	cfg.AdvertisePeerUrls = []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.InitialClusterToken = "logpipe-dev"
-	// Status reports rewrite a few keys every few seconds; keep an hour of
-	// history, not all of it.
-	cfg.AutoCompactionMode = embed.CompactorModePeriodic
-	cfg.AutoCompactionRetention = "1h"
-	cfg.EnableGRPCGateway = false
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("embedded etcd in %s: %w", dir, err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return e, nil
-	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd in %s: %w", dir, err)
-	case <-ctx.Done():
-		e.Close()
-		return nil, ctx.Err()
-	case <-time.After(time.Minute):
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd in %s: not ready after a minute", dir)
-	}
 }
 
 // devAllowList is what the dev agent may read: the working directory, the

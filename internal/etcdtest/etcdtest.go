@@ -15,33 +15,25 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/internal/embedetcd"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.uber.org/zap"
 )
-
-// walSegmentBytes replaces etcd's 64 MB WAL segment. etcd preallocates a
-// segment and the next one, so the default costs ~130 MB of disk per server.
-const walSegmentBytes = 1 << 20
 
 // startTimeout bounds how long Start waits for the server to be ready; it
 // starts in well under a second, so hitting this means it is broken.
 const startTimeout = 30 * time.Second
 
-var (
-	walOnce sync.Once
-	// clusters numbers the servers of this process, so each has its own
-	// cluster token and so its own cluster and member IDs.
-	clusters atomic.Int64
-)
+// clusters numbers the servers of this process, so each has its own
+// cluster token and so its own cluster and member IDs.
+var clusters atomic.Int64
 
 // Server is a running embedded etcd. Create it with Start.
 type Server struct {
@@ -60,40 +52,18 @@ type Server struct {
 // fails the test if the server does not become ready.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	// wal.SegmentSizeBytes is a package variable; setting it once, before the
-	// first server starts, keeps it free of data races.
-	walOnce.Do(func() { wal.SegmentSizeBytes = walSegmentBytes })
-
-	cfg := embed.NewConfig()
-	cfg.Name = "etcdtest"
-	cfg.Dir = t.TempDir()
 	// Port 0 lets the kernel choose free ports, so parallel servers never
-	// collide. The advertised URLs are only recorded in the single member's
-	// attributes; no other member ever dials them.
-	client := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	cfg.ListenClientUrls = []url.URL{client}
-	cfg.AdvertiseClientUrls = []url.URL{client}
-	cfg.ListenPeerUrls = []url.URL{peer}
-	cfg.AdvertisePeerUrls = []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.InitialClusterToken = fmt.Sprintf("etcdtest-%d", clusters.Add(1))
-	cfg.UnsafeNoFsync = true
-	cfg.EnableGRPCGateway = false
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-
-	e, err := embed.StartEtcd(cfg)
+	// collide.
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	e, err := embedetcd.Start(ctx, embedetcd.Config{
+		Name:       fmt.Sprintf("etcdtest-%d", clusters.Add(1)),
+		Dir:        t.TempDir(),
+		ClientAddr: "127.0.0.1:0",
+		NoFsync:    true,
+	})
 	if err != nil {
-		t.Fatalf("etcdtest: start etcd: %v", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		t.Fatalf("etcdtest: etcd failed while starting: %v", err)
-	case <-time.After(startTimeout):
-		e.Close()
-		t.Fatalf("etcdtest: etcd not ready after %v", startTimeout)
+		t.Fatalf("etcdtest: %v", err)
 	}
 	s := &Server{etcd: e, endpoint: "http://" + e.Clients[0].Addr().String()}
 	t.Cleanup(s.Stop)
