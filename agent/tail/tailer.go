@@ -37,8 +37,10 @@ var (
 // Defaults of Config's zero fields.
 const (
 	DefaultPollInterval = 250 * time.Millisecond
-	DefaultMaxBatch     = 1024
-	DefaultMaxLineBytes = int(api.DefaultMaxLineBytes)
+	// DefaultMaxPollInterval bounds the backed-off poll of a watched file.
+	DefaultMaxPollInterval = 10 * time.Second
+	DefaultMaxBatch        = 1024
+	DefaultMaxLineBytes    = int(api.DefaultMaxLineBytes)
 )
 
 const (
@@ -95,6 +97,13 @@ type Config struct {
 	// woke the Tailer first. It is also the grace a removed file gets for
 	// late writes before ErrRemoved. Default DefaultPollInterval (250ms).
 	PollInterval time.Duration
+	// MaxPollInterval is how far the poll backs off, doubling from
+	// PollInterval, while a file with a Watcher subscription neither grows
+	// nor sends events; any event or growth resets it. File events make
+	// the poll a fallback only, and 10,000 idle files polled every 250ms
+	// cost more than a core. Without a subscription the poll stays at
+	// PollInterval. Default DefaultMaxPollInterval (10s).
+	MaxPollInterval time.Duration
 	// MaxBatch caps the events of one emit call. Default DefaultMaxBatch.
 	MaxBatch int
 	// Removed reports whether the file is gone from every watched path
@@ -187,6 +196,10 @@ func New(cfg Config) (*Tailer, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.MaxPollInterval <= 0 {
+		cfg.MaxPollInterval = DefaultMaxPollInterval
+	}
+	cfg.MaxPollInterval = max(cfg.MaxPollInterval, cfg.PollInterval)
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
@@ -294,6 +307,7 @@ func (t *Tailer) Run(ctx context.Context, emit func([]Event) error) error {
 	defer timer.Stop()
 
 	lastGrowth := time.Now()
+	idlePoll := t.poll      // the next wait while nothing happens
 	var removedAt time.Time // when the file was first seen removed and drained
 	checked := false        // the identity was checked against the file
 	for {
@@ -323,7 +337,7 @@ func (t *Tailer) Run(ctx context.Context, emit func([]Event) error) error {
 			checked = true
 		}
 		if size > end {
-			lastGrowth, removedAt = time.Now(), time.Time{}
+			lastGrowth, removedAt, idlePoll = time.Now(), time.Time{}, t.poll
 			n, err := t.readToEOF(ctx)
 			if err != nil {
 				return err
@@ -362,6 +376,9 @@ func (t *Tailer) Run(ctx context.Context, emit func([]Event) error) error {
 		}
 
 		d := t.poll
+		if wake != nil {
+			d, idlePoll = idlePoll, min(2*idlePoll, t.cfg.MaxPollInterval)
+		}
 		if due, ok := t.flushDue(); ok {
 			d = min(d, due.Sub(now))
 		}
@@ -375,6 +392,7 @@ func (t *Tailer) Run(ctx context.Context, emit func([]Event) error) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-wake:
+			idlePoll = t.poll
 		case <-timer.C:
 		}
 	}
