@@ -5,22 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	api "github.com/logpipe/logpipe/api/v1alpha1"
 	"github.com/logpipe/logpipe/reconciler"
 )
 
 // desiredCache keeps, in DataDir, the CollectEntries that selected this
-// agent, so that a restart while etcd is unreachable still tails.
+// agent, so that a restart while etcd is unreachable still tails. Changes
+// are written by run, at most once per interval: writing the whole file at
+// every change made starting with a thousand entries take minutes.
 type desiredCache struct {
 	path string
 
 	mu      sync.Mutex
 	entries map[string]json.RawMessage
+	dirty   bool // entries changed since the last write
 }
 
 const desiredFile = "desired.json"
@@ -83,7 +88,8 @@ func (c *desiredCache) put(ce *api.CollectEntry) error {
 		return nil
 	}
 	c.entries[ce.Metadata.Name] = raw
-	return c.writeLocked()
+	c.dirty = true
+	return nil
 }
 
 func (c *desiredCache) delete(name string) error {
@@ -93,15 +99,48 @@ func (c *desiredCache) delete(name string) error {
 		return nil
 	}
 	delete(c.entries, name)
-	return c.writeLocked()
+	c.dirty = true
+	return nil
 }
 
-func (c *desiredCache) writeLocked() error {
-	b, err := json.Marshal(c.entries)
-	if err != nil {
-		return err
+// run writes the changes every interval, and once more when ctx ends.
+func (c *desiredCache) run(ctx context.Context, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := c.flush(); err != nil {
+				log.Warn("cannot write the desired-state cache", "err", err)
+			}
+			return
+		case <-tick.C:
+			if err := c.flush(); err != nil {
+				log.Warn("cannot write the desired-state cache; retrying", "err", err)
+			}
+		}
 	}
-	return writeFileAtomic(c.path, b)
+}
+
+// flush writes the entries if they changed since the last write.
+func (c *desiredCache) flush() error {
+	c.mu.Lock()
+	if !c.dirty {
+		c.mu.Unlock()
+		return nil
+	}
+	b, err := json.Marshal(c.entries)
+	c.dirty = false
+	c.mu.Unlock()
+	if err == nil {
+		err = writeFileAtomic(c.path, b)
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.dirty = true
+		c.mu.Unlock()
+	}
+	return err
 }
 
 // writeFileAtomic writes b to path so that a crash leaves either the old or
@@ -141,6 +180,9 @@ type cachedSource struct {
 	live   *reconciler.KindSource
 	listed chan struct{} // closed once the initial names were enqueued
 	once   sync.Once
+	// changed is told of every name listed or watched: its spec must be
+	// read again. Other wake-ups (the periodic rescan) reuse the last one.
+	changed func(name string)
 }
 
 func (s *cachedSource) Keys(ctx context.Context) ([]string, error) {
@@ -152,7 +194,11 @@ func (s *cachedSource) Keys(ctx context.Context) ([]string, error) {
 	// how their tailers stop after a deletion missed while etcd was away.
 	keys = append(keys, s.cache.names()...)
 	slices.Sort(keys)
-	return slices.Compact(keys), nil
+	keys = slices.Compact(keys)
+	for _, k := range keys {
+		s.changed(k)
+	}
+	return keys, nil
 }
 
 func (s *cachedSource) Watch(ctx context.Context, enqueue func(string)) error {
@@ -163,8 +209,12 @@ func (s *cachedSource) Watch(ctx context.Context, enqueue func(string)) error {
 		keys = s.cache.names()
 	}
 	for _, k := range keys {
+		s.changed(k)
 		enqueue(k)
 	}
 	s.once.Do(func() { close(s.listed) })
-	return s.live.Watch(ctx, enqueue)
+	return s.live.Watch(ctx, func(k string) {
+		s.changed(k)
+		enqueue(k)
+	})
 }

@@ -216,9 +216,46 @@ func (a *Agent) fetch(ctx context.Context, name string) (*api.CollectEntry, erro
 	return nil, err
 }
 
+func (a *Agent) markChanged(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.changed[name] = true
+}
+
+// spec returns entry name's spec: read from etcd when it was listed or
+// watched since the last read, else the one its tailers run with. The
+// periodic rescan of 1,000 entries thus costs no etcd reads; the resync
+// lists every entry again.
+func (a *Agent) spec(ctx context.Context, name string) (*api.CollectEntry, error) {
+	a.mu.Lock()
+	changed := a.changed[name]
+	delete(a.changed, name)
+	var last *api.CollectEntry
+	if e, ok := a.entries[name]; ok && !changed {
+		e.mu.Lock()
+		last = e.spec
+		e.mu.Unlock()
+	}
+	a.mu.Unlock()
+	if last != nil {
+		return last, nil
+	}
+	ce, err := a.fetch(ctx, name)
+	if err != nil {
+		a.markChanged(name) // read it again at the retry
+		return nil, err
+	}
+	if ce != nil && a.selected(ce) {
+		if err := a.cache.put(ce); err != nil {
+			a.log.Warn("cannot update the desired-state cache", "err", err)
+		}
+	}
+	return ce, nil
+}
+
 // reconcile brings the tailers of entry name in line with its spec.
 func (a *Agent) reconcile(ctx context.Context, name string) (reconciler.Result, error) {
-	ce, err := a.fetch(ctx, name)
+	ce, err := a.spec(ctx, name)
 	if err != nil {
 		return reconciler.Result{}, err
 	}
@@ -228,9 +265,6 @@ func (a *Agent) reconcile(ctx context.Context, name string) (reconciler.Result, 
 			a.log.Warn("cannot update the desired-state cache", "err", err)
 		}
 		return reconciler.Result{}, nil
-	}
-	if err := a.cache.put(ce); err != nil {
-		a.log.Warn("cannot update the desired-state cache", "err", err)
 	}
 	a.mu.Lock()
 	e, ok := a.entries[name]
@@ -387,6 +421,7 @@ func (a *Agent) startTailer(e *entryState, ce *api.CollectEntry, c *compiledEntr
 		return "", err
 	}
 	size := fi.Size()
+	var written func() error // set for a new file: its FileID is not on disk yet
 	pos, known, err := a.ckpt.Lookup(e.name, m.resolved, id)
 	if err != nil {
 		f.Close()
@@ -412,7 +447,7 @@ func (a *Agent) startTailer(e *entryState, ce *api.CollectEntry, c *compiledEntr
 		if ce.Spec.StartAt == api.StartEnd {
 			start = size
 		}
-		pos, err = a.ckpt.Register(e.name, m.resolved, id, start)
+		pos, written, err = a.ckpt.RegisterDeferred(e.name, m.resolved, id, start)
 		if err != nil {
 			f.Close()
 			return "", fmt.Errorf("checkpoint: %w", err)
@@ -423,6 +458,7 @@ func (a *Agent) startTailer(e *entryState, ce *api.CollectEntry, c *compiledEntr
 		f.Close()
 		return "", err
 	}
+	t.registered = written
 	t.size.Store(size)
 	e.mu.Lock()
 	delete(e.idle, pos.FileID)

@@ -62,6 +62,7 @@ type match struct {
 // that match nothing are not an error: files appear later.
 func scan(paths, exclude []string, allow *AllowList) (files []match, refused []string, err error) {
 	seen := map[string]bool{}
+	dirs := map[string]string{} // directory as globbed → resolved
 	for _, pattern := range paths {
 		found, gerr := doublestar.FilepathGlob(pattern, doublestar.WithFilesOnly(), doublestar.WithFailOnIOErrors())
 		if gerr != nil && len(found) == 0 {
@@ -73,7 +74,7 @@ func scan(paths, exclude []string, allow *AllowList) (files []match, refused []s
 			if excluded(p, exclude) {
 				continue
 			}
-			resolved, rerr := filepath.EvalSymlinks(p)
+			resolved, fi, rerr := resolve(p, dirs)
 			if rerr != nil {
 				continue // gone between glob and resolve
 			}
@@ -85,8 +86,7 @@ func scan(paths, exclude []string, allow *AllowList) (files []match, refused []s
 				refused = append(refused, p)
 				continue
 			}
-			fi, serr := os.Stat(resolved)
-			if serr != nil || !fi.Mode().IsRegular() {
+			if !fi.Mode().IsRegular() {
 				continue
 			}
 			files = append(files, match{path: p, resolved: resolved, info: fi})
@@ -95,6 +95,37 @@ func scan(paths, exclude []string, allow *AllowList) (files []match, refused []s
 	slices.SortFunc(files, func(a, b match) int { return strings.Compare(a.path, b.path) })
 	slices.Sort(refused)
 	return files, refused, err
+}
+
+// resolve returns path with symbolic links resolved and the file's
+// information. The directories of one scan are resolved once: resolving
+// every path component of 10,000 files every scan interval was most of an
+// idle agent's work.
+func resolve(path string, dirs map[string]string) (string, os.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		resolved, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return "", nil, err
+		}
+		fi, err = os.Stat(resolved)
+		return resolved, fi, err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	rdir, ok := dirs[dir]
+	if !ok {
+		if rdir, err = filepath.EvalSymlinks(dir); err != nil {
+			return "", nil, err
+		}
+		dirs[dir] = rdir
+	}
+	return filepath.Join(rdir, base), fi, nil
 }
 
 func excluded(path string, exclude []string) bool {

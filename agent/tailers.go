@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -48,6 +49,11 @@ type runningTailer struct {
 	inflight sync.WaitGroup
 	failed   atomic.Pointer[error]
 	size     atomic.Int64
+
+	// registered, for a file seen for the first time, writes its FileID
+	// to disk; the first batch waits for it, so that no event ID is
+	// shipped that a crash could make the agent forget.
+	registered func() error
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -106,9 +112,11 @@ func (t *runningTailer) start() {
 	a := t.agent
 	a.metrics.filesTailed.Inc()
 	a.metrics.tailerStarts.Inc()
+	a.fileOpened()
 	a.log.Debug("tailing", "entry", t.entry.name, "path", t.path, "file_id", t.fileID, "offset", t.tailer.Offset())
 	go func() {
 		defer close(t.done)
+		defer a.fileClosed()
 		defer a.metrics.filesTailed.Dec()
 		err := t.tailer.Run(ctx, func(evs []tail.Event) error { return t.ship(ctx, evs) })
 		t.finish(ctx, err)
@@ -132,6 +140,12 @@ func (t *runningTailer) stop(timeout time.Duration) {
 // bounded while Kafka is slow or down.
 func (t *runningTailer) ship(ctx context.Context, evs []tail.Event) error {
 	a := t.agent
+	if t.registered != nil {
+		if err := t.registered(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		t.registered = nil
+	}
 	now := []byte(time.Now().UTC().Format(time.RFC3339Nano))
 	// The batch's records, headers and bytes (values: the tailer reuses its
 	// buffers after emit returns; event IDs; offsets) are allocated in

@@ -250,11 +250,29 @@ func matchesPath(id tail.Identity, path string) (bool, error) {
 // the file, so that inode now holds other content. Concurrent calls share
 // writes.
 func (s *Store) Register(entry, path string, id tail.Identity, offset int64) (Position, error) {
-	fileID, err := newFileID()
+	p, written, err := s.RegisterDeferred(entry, path, id, offset)
 	if err != nil {
 		return Position{}, err
 	}
-	p := Position{Entry: entry, FileID: fileID, Path: path, Identity: id, Offset: offset, Size: offset, Updated: time.Now().UTC()}
+	if err := written(); err != nil {
+		return Position{}, err
+	}
+	return p, nil
+}
+
+// RegisterDeferred records a file as Register does, in memory only, and
+// returns with it written, which puts the store on disk (or finds that a
+// write since did). The caller must call written, and see it succeed,
+// before shipping any line under the new FileID. Files started together
+// thus share a few writes of the whole store instead of one each: with
+// thousands of files, one write per file costs minutes. A failed write
+// forgets the position.
+func (s *Store) RegisterDeferred(entry, path string, id tail.Identity, offset int64) (p Position, written func() error, err error) {
+	fileID, err := newFileID()
+	if err != nil {
+		return Position{}, nil, err
+	}
+	p = Position{Entry: entry, FileID: fileID, Path: path, Identity: id, Offset: offset, Size: offset, Updated: time.Now().UTC()}
 	s.mu.Lock()
 	for fid, old := range s.entries[entry] {
 		if old.Identity.SameInode(id) {
@@ -265,11 +283,14 @@ func (s *Store) Register(entry, path string, id tail.Identity, offset int64) (Po
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
-	if err := s.writeUpTo(gen); err != nil {
-		s.Forget(entry, fileID)
-		return Position{}, err
+	written = func() error {
+		if err := s.writeUpTo(gen); err != nil {
+			s.Forget(entry, fileID)
+			return err
+		}
+		return nil
 	}
-	return p, nil
+	return p, written, nil
 }
 
 // Advance records that everything before offset in the file was

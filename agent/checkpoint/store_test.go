@@ -196,6 +196,56 @@ func TestRegisterSurvivesCrash(t *testing.T) {
 	}
 }
 
+// TestRegisterDeferredSharesOneWrite: positions registered deferred are in
+// memory only until a written func runs; one write then holds all of them,
+// and the later funcs find their generation written.
+func TestRegisterDeferredSharesOneWrite(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	var paths []string
+	var ps []Position
+	var writes []func() error
+	for i := range 3 {
+		path, id := logFile(t, fmt.Sprintf("line of file %d\n", i))
+		p, written, err := s.RegisterDeferred("web", path, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths, ps, writes = append(paths, path), append(ps, p), append(writes, written)
+	}
+	if _, ok := mustLookup(t, mustOpen(t, dir), "web", paths[0]); ok {
+		t.Fatal("a deferred registration is on disk before its written func ran")
+	}
+	if err := writes[2](); err != nil {
+		t.Fatal(err)
+	}
+	before := modTime(t, filepath.Join(dir, FileName))
+	for _, w := range writes[:2] {
+		if err := w(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := modTime(t, filepath.Join(dir, FileName)); !after.Equal(before) {
+		t.Errorf("earlier registrations wrote again (%v → %v); the last write held them", before, after)
+	}
+	after := mustOpen(t, dir)
+	for i, path := range paths {
+		got, ok := mustLookup(t, after, "web", path)
+		if !ok || got.FileID != ps[i].FileID {
+			t.Errorf("after the write, Lookup(%s) = %+v, %v; want FileID %s", path, got, ok, ps[i].FileID)
+		}
+	}
+}
+
+func modTime(t *testing.T, path string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime()
+}
+
 func TestAdvanceFlushReopen(t *testing.T) {
 	dir := t.TempDir()
 	path, id := logFile(t, strings.Repeat("line\n", 400))
