@@ -69,6 +69,7 @@ func prepare(ctx context.Context) (tools, error) {
 
 func (s *Stack) startLocal(ctx context.Context, logf func(string, ...any)) error {
 	start := time.Now()
+	s.SearchEngine = "opensearch"
 	t, err := prepare(ctx)
 	if err != nil {
 		return err

@@ -12,9 +12,13 @@
 //   - external: engines someone else runs, at LOGPIPE_E2E_ETCD (an etcd
 //     client URL), LOGPIPE_E2E_KAFKA (seed brokers, comma-separated) and
 //     LOGPIPE_E2E_ES (a search engine URL).
-//   - containers: Docker containers of the tutorial's images. Not available
-//     yet: the suite skips with a message saying whether a Docker engine
-//     answers.
+//   - containers: Docker containers (testcontainers-go) of the images of
+//     deploy/compose.yaml, the tutorial's engines: etcd 3.6, Apache Kafka 4
+//     (KRaft, one broker and controller) and Elasticsearch 8 without
+//     security, each published on 127.0.0.1 at a free port. The images
+//     can be overridden with LOGPIPE_E2E_ETCD_IMAGE, LOGPIPE_E2E_KAFKA_IMAGE
+//     and LOGPIPE_E2E_ES_IMAGE. When no Docker engine answers, the suite
+//     skips and says so.
 package stack
 
 import (
@@ -22,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,6 +49,9 @@ type Stack struct {
 	KafkaBrokers []string
 	// SearchURL is the search engine's base URL.
 	SearchURL string
+	// SearchEngine names the search engine for StopEngine and StartEngine:
+	// opensearch (local) or elasticsearch (containers).
+	SearchEngine string
 	// LogDir holds the engines' logs (local stack); the suite puts the logs
 	// of the daemons it starts there too.
 	LogDir string
@@ -56,6 +62,8 @@ type Stack struct {
 	// restarts holds, per engine of the local stack, how to start it again
 	// on its data directory and ports.
 	restarts map[string]restart
+	// containers are the engines of the containers stack, in start order.
+	containers []*engineContainer
 }
 
 // restart starts an engine again as it was started first (same arguments,
@@ -119,7 +127,7 @@ func Start(ctx context.Context, logf func(format string, args ...any)) (*Stack, 
 	case "external":
 		err = s.useExternal(ctx, logf)
 	case "containers":
-		err = containersUnavailable()
+		err = s.startContainers(ctx, logf)
 	default:
 		err = fmt.Errorf("LOGPIPE_E2E_STACK=%q: want local, external or containers", kind)
 	}
@@ -142,6 +150,7 @@ func (s *Stack) Stop(keepLogs bool) {
 			fmt.Fprintln(os.Stderr, "stack:", err)
 		}
 	}
+	s.terminateContainers(keepLogs)
 	if keepLogs {
 		os.RemoveAll(filepath.Join(s.dir, "data"))
 		return
@@ -162,10 +171,13 @@ func (s *Stack) Process(name string) *Process {
 	return nil
 }
 
-// StopEngine stops the named engine of the local stack (SIGTERM, then
-// SIGKILL after grace) and keeps its data directory, so that StartEngine
-// can bring it back as it was.
+// StopEngine stops the named engine of the local or containers stack
+// (SIGTERM, then SIGKILL after grace) and keeps its data (directory or
+// container) and ports, so that StartEngine can bring it back as it was.
 func (s *Stack) StopEngine(name string, grace time.Duration) error {
+	if e := s.container(name); e != nil {
+		return stopContainer(e, grace)
+	}
 	if _, ok := s.restarts[name]; !ok {
 		return fmt.Errorf("stack: the %s stack cannot stop and restart %s", s.Kind, name)
 	}
@@ -176,10 +188,13 @@ func (s *Stack) StopEngine(name string, grace time.Duration) error {
 	return p.Stop(grace)
 }
 
-// StartEngine starts the named engine of the local stack again, after
-// StopEngine, with the same arguments, data directory, ports and log, and
-// waits until it answers. It returns how long that took.
+// StartEngine starts the named engine of the local or containers stack
+// again, after StopEngine, with the same arguments, data, ports and log,
+// and waits until it answers. It returns how long that took.
 func (s *Stack) StartEngine(ctx context.Context, name string) (time.Duration, error) {
+	if e := s.container(name); e != nil {
+		return startContainer(ctx, e)
+	}
 	r, ok := s.restarts[name]
 	if !ok {
 		return 0, fmt.Errorf("stack: the %s stack cannot stop and restart %s", s.Kind, name)
@@ -229,31 +244,6 @@ func (s *Stack) useExternal(ctx context.Context, logf func(string, ...any)) erro
 		logf("stack: external %s answers", what)
 	}
 	return nil
-}
-
-// containersUnavailable explains why the containers stack does not run:
-// without a Docker engine there is nothing to run containers on, and with
-// one the suite still lacks the testcontainers-go code.
-func containersUnavailable() error {
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		host = "unix:///var/run/docker.sock"
-	}
-	sock, isUnix := strings.CutPrefix(host, "unix://")
-	if !isUnix {
-		return &SkipError{fmt.Sprintf("LOGPIPE_E2E_STACK=containers: the containers stack is not implemented yet (DOCKER_HOST=%s); use local or external", host)}
-	}
-	cl := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
-	resp, err := cl.Get("http://docker/_ping")
-	if err != nil {
-		return &SkipError{fmt.Sprintf("LOGPIPE_E2E_STACK=containers: no Docker engine answers at %s (%v)", host, err)}
-	}
-	resp.Body.Close()
-	return &SkipError{fmt.Sprintf("LOGPIPE_E2E_STACK=containers: a Docker engine answers at %s, but the containers stack is not implemented yet; use local or external", host)}
 }
 
 func etcdHealthy(ctx context.Context, endpoint string) error {
