@@ -21,14 +21,15 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
-// The images of deploy/compose.yaml, the tutorial's engines. An override
+// The engines of the tutorial: etcd 3, Kafka and Elasticsearch 8.6.2 (the
+// etcd and Kafka images are those of deploy/compose.yaml). An override
 // must take its settings the same way (etcd's ETCD_* variables, the
 // apache/kafka image's KAFKA_* variables, the Elasticsearch image's dotted
 // ones).
 const (
 	defaultEtcdImage  = "quay.io/coreos/etcd:v3.6.4"
 	defaultKafkaImage = "apache/kafka:4.1.0"
-	defaultESImage    = "docker.elastic.co/elasticsearch/elasticsearch:8.19.0"
+	defaultESImage    = "docker.elastic.co/elasticsearch/elasticsearch:8.6.2"
 )
 
 // Deadlines of the containers stack: a first run pulls the images.
