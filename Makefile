@@ -28,16 +28,15 @@ vet:
 e2e: build ## end-to-end suite on real etcd, Kafka and OpenSearch (see test/e2e)
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/...
 
-bench: ## benchmarks; figures go to docs/benchmarks.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./agent/... ./transfer/... ./api/... ./internal/...
-	$(GO) test -run '^$$' -bench 'AgentProcess' -benchtime 600000x -count 3 ./cmd/logpipe/
-	$(GO) test -run '^$$' -bench 'AgentBackpressure' -benchtime 1x -count 1 ./cmd/logpipe/
+bench: build ## the benchmark harness (report in bench-results/, figures in docs/benchmarks.md), then the Go micro-benchmarks
+	$(GO) run ./cmd/logpipe-bench --logpipe bin/logpipe --logpipectl bin/logpipectl --out bench-results --timeout 11m
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./agent/... ./transfer/... ./search/... ./api/... ./internal/...
 
 run: build ## run the whole pipeline in one process
 	./bin/logpipe dev --apply specs/
 
 clean:
-	rm -rf bin .logpipe
+	rm -rf bin .logpipe bench-results
 
 help:
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
