@@ -23,6 +23,10 @@ type Watermark struct {
 	head      int
 }
 
+// compactAfter is how many acknowledged entries may precede those in
+// flight before Add moves the latter to the front.
+const compactAfter = 64
+
 type inflight struct {
 	end   int64
 	acked bool
@@ -47,11 +51,20 @@ func (w *Watermark) Add(end int64) {
 	w.last = end
 	if w.head > 0 && w.head == len(w.pending) {
 		w.pending, w.head = w.pending[:0], 0
-	} else if w.head >= 1024 && w.head*2 >= len(w.pending) {
+	} else if w.head >= compactAfter && w.head*2 >= len(w.pending) {
 		// Acknowledged events at the front take more room than those
-		// still in flight: move the latter down.
+		// still in flight: move the latter down. Each copy moves at most
+		// as many entries as were acknowledged since the last one, and it
+		// keeps the slice near twice what is in flight: with a hundred
+		// files, a larger threshold let every file's slice grow to
+		// thousands of entries, megabytes of the agent's heap in all.
 		n := copy(w.pending, w.pending[w.head:])
 		w.pending, w.head = w.pending[:n], 0
+		if cap(w.pending) > 4*max(n, compactAfter) {
+			// A burst in flight grew the slice; give the room back, or
+			// every file keeps its highest burst's worth.
+			w.pending = append(make([]inflight, 0, 2*max(n, compactAfter)), w.pending...)
+		}
 	}
 	w.pending = append(w.pending, inflight{end: end})
 }

@@ -105,3 +105,37 @@ func TestWatermarkProperty(t *testing.T) {
 		}
 	})
 }
+
+// A burst of thousands in flight must not leave every file holding room
+// for thousands once only a few are: with a hundred busy files, that room
+// was a fifth of the agent's heap.
+func TestWatermarkGivesBackRoomAfterBurst(t *testing.T) {
+	w := NewWatermark(0)
+	var end, acked int64
+	for range 5000 {
+		end += 10
+		w.Add(end)
+	}
+	if got := cap(w.pending); got < 5000 {
+		t.Fatalf("burst: cap %d, want room for 5,000 in flight", got)
+	}
+	for acked < end-80 { // all but 8 acknowledged
+		acked += 10
+		w.Ack(acked)
+	}
+	for range 1000 { // then a steady 8 in flight
+		end += 10
+		w.Add(end)
+		acked += 10
+		w.Ack(acked)
+	}
+	if got := w.InFlight(); got != 8 {
+		t.Fatalf("in flight %d, want 8", got)
+	}
+	if got, most := cap(w.pending), 8*compactAfter; got > most {
+		t.Errorf("after the burst drained: cap %d, want at most %d", got, most)
+	}
+	if got := w.Committed(); got != acked {
+		t.Errorf("committed %d, want %d", got, acked)
+	}
+}
