@@ -69,7 +69,7 @@ type Options struct {
 
 // TailerMemory is what each open file adds to Options.MemoryLimit: the
 // stack of its goroutine and its small state. Stacks count against the
-// runtime's limit, and 10,000 files under a fixed 80 MiB made the garbage
+// runtime's limit, and 10,000 files under a fixed limit made the garbage
 // collector run without pause.
 const TailerMemory = 16 << 10
 

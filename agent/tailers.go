@@ -139,7 +139,6 @@ func (t *runningTailer) stop(timeout time.Duration) {
 // producer's buffer is full: that is the backpressure that keeps memory
 // bounded while Kafka is slow or down.
 func (t *runningTailer) ship(ctx context.Context, evs []tail.Event) error {
-	a := t.agent
 	if t.registered != nil {
 		if err := t.registered(); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
@@ -147,7 +146,26 @@ func (t *runningTailer) ship(ctx context.Context, evs []tail.Event) error {
 		t.registered = nil
 	}
 	now := []byte(time.Now().UTC().Format(time.RFC3339Nano))
-	// The batch's records, headers and bytes (values: the tailer reuses its
+	for len(evs) > 0 {
+		n := min(len(evs), shipChunk)
+		if err := t.shipChunk(ctx, evs[:n], now); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// shipChunk is the number of events whose records are built at once. A
+// tailer blocked in Produce holds the records of its chunk that the
+// producer has not taken yet; with a hundred tailers waiting, whole
+// batches of up to a thousand events would add tens of MiB to the
+// producer's own bound.
+const shipChunk = 64
+
+func (t *runningTailer) shipChunk(ctx context.Context, evs []tail.Event, now []byte) error {
+	a := t.agent
+	// The chunk's records, headers and bytes (values: the tailer reuses its
 	// buffers after emit returns; event IDs; offsets) are allocated in
 	// three slabs instead of four allocations per event: at hundreds of
 	// thousands of events a second, the garbage collector's work is what
