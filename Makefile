@@ -29,7 +29,7 @@ e2e: build ## end-to-end suite on real etcd, Kafka and OpenSearch (see test/e2e)
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e/...
 
 bench: build ## the benchmark harness (report in bench-results/, figures in docs/benchmarks.md), then the Go micro-benchmarks
-	$(GO) run ./cmd/logpipe-bench --logpipe bin/logpipe --logpipectl bin/logpipectl --out bench-results --timeout 11m
+	$(GO) run ./cmd/logpipe-bench --logpipe bin/logpipe --logpipectl bin/logpipectl --out bench-results --timeout 11m --opensearch-prepare test/e2e/stack/prepare.sh
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./agent/... ./transfer/... ./search/... ./api/... ./internal/...
 
 run: build ## run the whole pipeline in one process

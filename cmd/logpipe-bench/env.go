@@ -43,6 +43,10 @@ type env struct {
 	etcdCl   *clientv3.Client
 	store    *store.Store
 	children int // names the children's log files
+
+	// The OpenSearch of the latency scenario: one already running, or the
+	// end-to-end suite's prepare script to start one from.
+	openSearchURL, openSearchPrepare string
 }
 
 func newEnv(ctx context.Context, bin, ctlBin, dir, logDir string) (*env, error) {

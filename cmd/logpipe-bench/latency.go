@@ -39,28 +39,61 @@ func runLatency(ctx context.Context, e *env, r *report, runs int) error {
 		return err
 	}
 	defer engine.Close()
-	r.note("latency: OpenSearch not measured: the harness has no OpenSearch of its own (the e2e suite runs one for correctness only)")
 	// The embedded engine indexes far fewer documents a second than these
 	// rates (see BenchmarkBulk in search): one run shows by how much.
 	r.note("latency: the embedded search engine is measured in one run per rate, since it does not keep up with them")
-	for _, sinkCase := range []struct {
-		name   string
-		engine *search.Engine
-		runs   int
-	}{{"bulk endpoint answering at once", nil, runs}, {"embedded search engine", engine, 1}} {
-		if err := latencyWithSink(ctx, e, r, scenario, sinkCase.name, sinkCase.engine, sinkCase.runs); err != nil {
-			return fmt.Errorf("%s: %w", sinkCase.name, err)
+	sink, err := newBulkSink(nil)
+	if err != nil {
+		return err
+	}
+	embedded, err := newBulkSink(engine)
+	if err != nil {
+		sink.close()
+		return err
+	}
+	dests := []struct {
+		name string
+		dest destination
+		runs int
+	}{{"bulk endpoint answering at once", sink, runs}, {"embedded search engine", embedded, 1}}
+	if url, stop, err := e.openSearch(ctx); err != nil {
+		r.note("latency: OpenSearch not measured: %v", err)
+	} else {
+		defer stop()
+		name := "OpenSearch"
+		if v, err := engineVersion(ctx, url); err == nil {
+			name = v
+		}
+		r.note("latency, %s: a document counts as searchable when a search finds it; the harness searches every %v, and the index refreshes every second (the default)", name, searchPollEvery)
+		dests = append(dests, struct {
+			name string
+			dest destination
+			runs int
+		}{name, newSearchWatcher(url, "bench-lat*"), runs})
+	}
+	defer func() {
+		for _, d := range dests {
+			d.dest.close()
+		}
+	}()
+	for _, d := range dests {
+		if err := latencyWith(ctx, e, r, scenario, d.name, d.dest, d.runs); err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
 		}
 	}
 	return nil
 }
 
-func latencyWithSink(ctx context.Context, e *env, r *report, scenario, sinkName string, engine *search.Engine, runs int) error {
-	sink, err := newBulkSink(engine)
-	if err != nil {
-		return err
-	}
-	defer sink.close()
+// destination is where the latency scenario's transfer writes, and what
+// tells when each document arrived there.
+type destination interface {
+	endpoint() string
+	onArrival(fn func(doc []byte, at time.Time))
+	waitDocs(ctx context.Context, want int64, c *child, timeout time.Duration) error
+	close()
+}
+
+func latencyWith(ctx context.Context, e *env, r *report, scenario, sinkName string, sink destination, runs int) error {
 	b, err := newBroker(3, "lat")
 	if err != nil {
 		return err
@@ -85,7 +118,7 @@ func latencyWithSink(ctx context.Context, e *env, r *report, scenario, sinkName 
 		return err
 	}
 	defer agent.stop()
-	tr, err := e.startLogpipe("transfer", "transfer", "--kafka-brokers", b.addr(), "--es-urls", sink.url, "--group", "lat")
+	tr, err := e.startLogpipe("transfer", "transfer", "--kafka-brokers", b.addr(), "--es-urls", sink.endpoint(), "--group", "lat")
 	if err != nil {
 		return err
 	}
@@ -144,7 +177,7 @@ type latencyResult struct {
 
 // latencyRun writes lc.rate lines a second for lc.duration, seq from
 // first on, and waits until each has arrived at the sink.
-func latencyRun(ctx context.Context, sink *bulkSink, tr *child, path string, first int64, lc latencyCase) (latencyResult, error) {
+func latencyRun(ctx context.Context, sink destination, tr *child, path string, first int64, lc latencyCase) (latencyResult, error) {
 	n := int64(lc.rate) * int64(lc.duration/time.Second)
 	written := make([]int64, n) // nanoseconds since origin
 	arrived := make([]atomic.Int64, n)

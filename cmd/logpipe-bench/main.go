@@ -48,10 +48,12 @@ func main() {
 		runs    = flag.Int("runs", 3, "runs of every case; each figure is their median")
 		only    = flag.String("only", "", "comma-separated scenarios to run (default all): "+scenarioNames())
 		timeout = flag.Duration("timeout", 11*time.Minute, "bound on the whole run")
+		osURL   = flag.String("opensearch-url", "", "an OpenSearch (or Elasticsearch) to measure latency against")
+		osPrep  = flag.String("opensearch-prepare", "", "the e2e suite's prepare.sh: run it and start an OpenSearch node from the jars it fetches, to measure latency against")
 	)
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if err := run(*bin, *ctlBin, *out, *runs, *only, *timeout); err != nil {
+	if err := run(*bin, *ctlBin, *out, *runs, *only, *timeout, *osURL, *osPrep); err != nil {
 		fmt.Fprintln(os.Stderr, "logpipe-bench:", err)
 		os.Exit(1)
 	}
@@ -65,7 +67,7 @@ func scenarioNames() string {
 	return strings.Join(names, ",")
 }
 
-func run(bin, ctlBin, out string, runs int, only string, timeout time.Duration) error {
+func run(bin, ctlBin, out string, runs int, only string, timeout time.Duration, openSearchURL, openSearchPrepare string) error {
 	if runs < 1 {
 		return fmt.Errorf("--runs must be at least 1, not %d", runs)
 	}
@@ -112,6 +114,7 @@ func run(bin, ctlBin, out string, runs int, only string, timeout time.Duration) 
 		return err
 	}
 	defer e.close()
+	e.openSearchURL, e.openSearchPrepare = openSearchURL, openSearchPrepare
 
 	var failed []string
 	for _, s := range chosen {

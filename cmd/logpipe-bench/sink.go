@@ -51,6 +51,8 @@ func newBulkSink(engine *search.Engine) (*bulkSink, error) {
 
 func (s *bulkSink) close() { _ = s.srv.Close() }
 
+func (s *bulkSink) endpoint() string { return s.url }
+
 // onArrival sets the function told of every document from now on.
 func (s *bulkSink) onArrival(fn func(doc []byte, at time.Time)) {
 	s.mu.Lock()
