@@ -129,9 +129,23 @@ func freePortBetween(lo, hi int) (int, error) {
 
 // clusterAnswers reports whether the cluster's health is yellow or green.
 func clusterAnswers(ctx context.Context, url string) error {
+	var h struct {
+		Status string `json:"status"`
+	}
+	if err := getJSON(ctx, url+"/_cluster/health", &h); err != nil {
+		return err
+	}
+	if h.Status != "green" && h.Status != "yellow" {
+		return fmt.Errorf("cluster health %q", h.Status)
+	}
+	return nil
+}
+
+// getJSON decodes the answer to a GET of url into v.
+func getJSON(ctx context.Context, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/_cluster/health", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
@@ -140,16 +154,10 @@ func clusterAnswers(ctx context.Context, url string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	var h struct {
-		Status string `json:"status"`
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		return err
-	}
-	if h.Status != "green" && h.Status != "yellow" {
-		return fmt.Errorf("cluster health %q", h.Status)
-	}
-	return nil
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // searchWatcher learns when each document became searchable in a real
@@ -316,24 +324,13 @@ func (e *env) openSearch(ctx context.Context) (url string, stop func(), err erro
 
 // engineVersion names the engine at url, as "OpenSearch 2.19.1".
 func engineVersion(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
 	var root struct {
 		Version struct {
 			Number       string `json:"number"`
 			Distribution string `json:"distribution"`
 		} `json:"version"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&root); err != nil {
+	if err := getJSON(ctx, url+"/", &root); err != nil {
 		return "", err
 	}
 	name := "Elasticsearch"
